@@ -1,0 +1,46 @@
+"""Account operations shared by views, the API and management commands."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+
+def generate_password() -> str:
+    """Return a random password (about 128 bits) for accounts created by tools."""
+    return secrets.token_urlsafe(16)
+
+
+@transaction.atomic
+def ensure_user(
+    *,
+    email: str,
+    username: str | None,
+    password: str | None,
+    staff: bool = False,
+    superuser: bool = False,
+    email_verified: bool = False,
+) -> tuple[object, str | None]:
+    """Create the user unless one with this e-mail exists; return it and the new password.
+
+    The password is returned only when the account was created here (``None``
+    otherwise), so the caller can show it once. An existing account is never
+    modified: re-running a bootstrap must not reset what an admin changed.
+    """
+    User = get_user_model()
+    try:
+        return User.objects.get_by_login(email), None
+    except User.DoesNotExist:
+        pass
+    password = password or generate_password()
+    create = User.objects.create_superuser if superuser else User.objects.create_user
+    user = create(
+        email=email,
+        password=password,
+        username=username,
+        is_staff=staff or superuser,
+        email_verified=email_verified,
+    )
+    return user, password

@@ -1,0 +1,1 @@
+"""The append-only audit trail (filled in by the audit issue)."""

@@ -1,0 +1,74 @@
+"""System checks with stable ids (``authsite.E001`` …); ``deploy=True`` ones gate production."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+MIDDLEWARE_PATH = "authsite.middleware.RequestContextMiddleware"
+
+
+@register(Tags.security)
+def check_request_middleware(app_configs, **kwargs):
+    """authsite.W001: the middleware that replaces SecurityMiddleware must be installed."""
+    if MIDDLEWARE_PATH not in settings.MIDDLEWARE:
+        return [
+            Warning(
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: responses lack security "
+                "headers and proxy headers are not sanitised.",
+                id="authsite.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_no_persistent_connections(app_configs, **kwargs):
+    """authsite.E001: CONN_MAX_AGE > 0 exhausts PostgreSQL under ASGI; use the pool."""
+    errors = []
+    for alias, db in settings.DATABASES.items():
+        if db.get("CONN_MAX_AGE", 0):
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}]['CONN_MAX_AGE'] is {db['CONN_MAX_AGE']!r}.",
+                    hint="Under ASGI every request thread keeps its own connection; "
+                    "set CONN_MAX_AGE = 0 and use OPTIONS['pool'].",
+                    id="authsite.E001",
+                )
+            )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_production_http(app_configs, **kwargs):
+    """authsite.E002–E004: https issuer, HSTS and secure cookies in production."""
+    errors = []
+    if urlsplit(settings.AUTHSITE_PUBLIC_URL).scheme != "https":
+        errors.append(
+            Error(
+                "AUTHSITE_PUBLIC_URL is not https.",
+                id="authsite.E002",
+                hint="OpenID Connect requires an https issuer.",
+            )
+        )
+    if settings.SECURE_HSTS_SECONDS < 31536000:
+        errors.append(
+            Warning(
+                "SECURE_HSTS_SECONDS is under one year.",
+                id="authsite.W002",
+                hint="Set SECURE_HSTS_SECONDS=31536000 (ASVS 3.4.1).",
+            )
+        )
+    if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+        errors.append(
+            Error(
+                "Session and CSRF cookies are not marked Secure.",
+                id="authsite.E003",
+                hint="Leave SECURE_COOKIES at its production default (true).",
+            )
+        )
+    if settings.AUTHSITE_TRUSTED_PROXIES and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        errors.append(Error("Trusted proxies without SECURE_PROXY_SSL_HEADER.", id="authsite.E004"))
+    return errors

@@ -1,0 +1,65 @@
+"""authsite's product settings (``AUTHSITE_*``): typed, documented, read on access.
+
+``authsite/settings.py`` fills them from the environment; code reads them
+here, never from ``django.conf.settings`` directly, so every knob has one
+documented default and tests can override it with the ``settings`` fixture.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class AuthsiteSettings:
+    @property
+    def PUBLIC_URL(self) -> str:
+        """The issuer's base URL, without a trailing slash."""
+        return getattr(settings, "AUTHSITE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+    @property
+    def ENVIRONMENT(self) -> str:
+        """A label for health output and logs, e.g. ``production`` or ``staging``."""
+        return getattr(settings, "AUTHSITE_ENVIRONMENT", "development")
+
+    @property
+    def SITE_NAME(self) -> str:
+        """The name shown on hosted pages and e-mails."""
+        return getattr(settings, "AUTHSITE_SITE_NAME", "authsite")
+
+    @property
+    def TRUSTED_PROXIES(self) -> list[str]:
+        """CIDR networks whose X-Forwarded-* headers are believed."""
+        return list(getattr(settings, "AUTHSITE_TRUSTED_PROXIES", []))
+
+    @property
+    def METRICS_ALLOWED_NETWORKS(self) -> list[str]:
+        """CIDR networks allowed to read ``/metrics`` without a token."""
+        return list(getattr(settings, "AUTHSITE_METRICS_ALLOWED_NETWORKS", []))
+
+    @property
+    def METRICS_TOKEN(self) -> str:
+        """Bearer token that grants ``/metrics`` from anywhere; empty disables it."""
+        return getattr(settings, "AUTHSITE_METRICS_TOKEN", "")
+
+    @property
+    def HEALTH_CHECK_TIMEOUT_SECONDS(self) -> float:
+        """How long one dependency check may take before it counts as failed."""
+        return float(getattr(settings, "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", 2.0))
+
+    @property
+    def ACCESS_LOG(self) -> bool:
+        """Write one ``authsite.access`` log line per request."""
+        return bool(getattr(settings, "AUTHSITE_ACCESS_LOG", True))
+
+    @property
+    def REDIS_URL(self) -> str:
+        """The Redis URL, or empty in the embedded default."""
+        return getattr(settings, "AUTHSITE_REDIS_URL", "")
+
+    @property
+    def BROKER_CONFIGURED(self) -> bool:
+        """True when Celery tasks go to a real broker instead of running inline."""
+        return bool(getattr(settings, "AUTHSITE_BROKER_CONFIGURED", False))
+
+
+authsite_settings = AuthsiteSettings()

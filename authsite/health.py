@@ -1,0 +1,167 @@
+"""Health endpoints: unauthenticated, never cached, JSON.
+
+``/health`` and ``/health/live`` touch nothing but the process. ``/health/ready``
+and ``/health/detailed`` check each dependency in a worker thread under a
+timeout, concurrently, so a hung database or Redis makes the answer a 503
+within ``AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS`` instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+
+from asgiref.sync import sync_to_async
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import JsonResponse
+from django.views.decorators.http import require_safe
+
+from authsite import metrics
+from authsite.conf import authsite_settings
+
+SERVICE_NAME = "authsite"
+_migrations_applied = False  # once true, stays true for the life of the process
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    latency_ms: float
+    critical: bool = True
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        data = {"status": "ok" if self.ok else "fail", "latency_ms": round(self.latency_ms, 2)}
+        if self.error:
+            data["error"] = self.error
+        if not self.critical:
+            data["critical"] = False
+        return data
+
+
+def _check_database(*, require_migrations: bool) -> None:
+    global _migrations_applied
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        if require_migrations and not _migrations_applied:
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+            if plan:
+                raise RuntimeError(f"{len(plan)} migration(s) not applied")
+            _migrations_applied = True
+    finally:
+        # The check runs in a throwaway thread: hand the connection back.
+        connection.close()
+
+
+def _check_cache() -> None:
+    key = "authsite:health"
+    cache.set(key, "1", timeout=10)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return the value just written")
+
+
+def _check_broker() -> None:
+    from authsite.celery import app
+
+    timeout = authsite_settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def _describe(exc: BaseException) -> str:
+    # Exception text of a driver may include a DSN; the log filter redacts
+    # credentials, and this answer names only the exception class.
+    return type(exc).__name__
+
+
+async def run_check(name: str, func, *, critical: bool = True, **kwargs) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(
+            sync_to_async(func, thread_sensitive=False)(**kwargs),
+            timeout=authsite_settings.HEALTH_CHECK_TIMEOUT_SECONDS,
+        )
+    except TimeoutError:
+        result = CheckResult(
+            name, False, (time.perf_counter() - started) * 1000, critical, "timeout"
+        )
+    except Exception as exc:
+        result = CheckResult(
+            name, False, (time.perf_counter() - started) * 1000, critical, _describe(exc)
+        )
+    else:
+        return CheckResult(name, True, (time.perf_counter() - started) * 1000, critical)
+    metrics.health_check_failures_total.labels(name).inc()
+    return result
+
+
+def _json(data: dict, status: int = 200) -> JsonResponse:
+    response = JsonResponse(data, status=status)
+    response["Cache-Control"] = "no-store, max-age=0"
+    return response
+
+
+@require_safe
+async def live(request):
+    """The process is up. No dependency is touched."""
+    return _json({"status": "ok"})
+
+
+@require_safe
+async def ready(request):
+    """200 when the database answers with every migration applied and the cache answers."""
+    results = await asyncio.gather(
+        run_check("database", _check_database, require_migrations=True),
+        run_check("cache", _check_cache),
+    )
+    failed = [r.name for r in results if not r.ok]
+    body = {"status": "fail" if failed else "ok", "checks": {r.name: r.as_dict() for r in results}}
+    if failed:
+        body["failed"] = failed
+    return _json(body, 503 if failed else 200)
+
+
+@require_safe
+async def detailed(request):
+    """Status and latency of every dependency, with service metadata."""
+    checks = [
+        run_check("database", _check_database, require_migrations=True),
+        run_check("cache", _check_cache),
+    ]
+    if authsite_settings.BROKER_CONFIGURED:
+        checks.append(run_check("broker", _check_broker))
+    results = await asyncio.gather(*checks)
+    failed = [r.name for r in results if not r.ok and r.critical]
+    body = {
+        "status": "fail" if failed else "ok",
+        "service": SERVICE_NAME,
+        "version": _version(),
+        "environment": authsite_settings.ENVIRONMENT,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "database_vendor": connections[DEFAULT_DB_ALIAS].vendor,
+        "cache_backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        "tasks": "broker" if authsite_settings.BROKER_CONFIGURED else "inline",
+        "checks": {r.name: r.as_dict() for r in results},
+    }
+    if failed:
+        body["failed"] = failed
+    return _json(body, 503 if failed else 200)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("authsite")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,321 @@
+"""Django settings for authsite.
+
+This is the only module that reads the environment. Every default is the
+embedded mode: SQLite under ``var/``, the local-memory cache, Celery tasks run
+inline and e-mail printed to the console, so ``manage.py runserver`` works with
+no environment at all. Each variable is documented in the README.
+
+With ``DEBUG`` off the process refuses to start on an insecure configuration
+(see :mod:`authsite.startup`), naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+
+from authsite.startup import require_secure_production_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------------------
+# Environment: every os.environ read of the project happens in this block.
+# ---------------------------------------------------------------------------
+env = environ.Env()
+ENV_FILE = Path(environ.Env().str("AUTHSITE_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE)
+
+DEBUG = env.bool("DEBUG", default=True)
+VAR_DIR = Path(env.str("AUTHSITE_VAR_DIR", default=str(BASE_DIR / "var")))
+_SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+AUTHSITE_PUBLIC_URL = env.str("AUTHSITE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+AUTHSITE_ENVIRONMENT = env.str(
+    "AUTHSITE_ENVIRONMENT", default="development" if DEBUG else "production"
+)
+_DATABASE_URL = env.str("DATABASE_URL", default="")
+_DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
+_DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+_DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+_REDIS_URL = env.str("REDIS_URL", default="")
+_CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+_EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="authsite <noreply@localhost>")
+AUTHSITE_TRUSTED_PROXIES = env.list("AUTHSITE_TRUSTED_PROXIES", default=[])
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+AUTHSITE_ACCESS_LOG = env.bool("AUTHSITE_ACCESS_LOG", default=True)
+AUTHSITE_METRICS_ALLOWED_NETWORKS = env.list(
+    "AUTHSITE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+AUTHSITE_METRICS_TOKEN = env.str("AUTHSITE_METRICS_TOKEN", default="")
+AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS = env.float(
+    "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0
+)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+_SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
+# ---------------------------------------------------------------------------
+
+require_secure_production_settings(
+    debug=DEBUG,
+    secret_key=_SECRET_KEY,
+    allowed_hosts=ALLOWED_HOSTS,
+    public_url=AUTHSITE_PUBLIC_URL,
+    trusted_proxies=AUTHSITE_TRUSTED_PROXIES,
+    log_format=LOG_FORMAT,
+)
+
+
+def _development_secret_key() -> str:
+    """Return a random per-install key kept in ``var/``, so dev sessions survive restarts."""
+    path = VAR_DIR / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+SECRET_KEY = _SECRET_KEY or _development_secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "oauth2_provider",
+    "django_prometheus",
+    "accounts.apps.AccountsConfig",
+    "oauth.apps.OAuthConfig",
+    "rbac.apps.RbacConfig",
+    "audit.apps.AuditConfig",
+    "authsite.apps.AuthsiteConfig",
+]
+
+# Kept short on purpose: every MiddlewareMixin-based middleware costs two
+# thread hops per request under uvicorn. Security headers, request ids,
+# proxy handling, access logging and metrics are one async-capable middleware.
+MIDDLEWARE = [
+    "authsite.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "authsite.urls"
+WSGI_APPLICATION = "authsite.wsgi.application"
+ASGI_APPLICATION = "authsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "authsite.context_processors.branding",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+if _DATABASE_URL:
+    _db = env.db_url_config(_DATABASE_URL)
+else:
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "authsite.sqlite3")}
+
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's psycopg pool, never CONN_MAX_AGE > 0: under ASGI each request
+    # thread would keep its own connection and exhaust PostgreSQL's slots.
+    _db["CONN_MAX_AGE"] = 0
+    _db.setdefault("OPTIONS", {})
+    _db["OPTIONS"]["pool"] = {
+        "min_size": _DATABASE_POOL_MIN_SIZE,
+        "max_size": _DATABASE_POOL_MAX_SIZE,
+        "timeout": _DATABASE_CONNECT_TIMEOUT,
+    }
+    _db["OPTIONS"]["connect_timeout"] = _DATABASE_CONNECT_TIMEOUT
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _db.setdefault("OPTIONS", {})
+    # WAL and IMMEDIATE transactions let several workers share the file
+    # without "database is locked" errors on concurrent writes.
+    _db["OPTIONS"].update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and shared state --------------------------------------------------
+if _REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _REDIS_URL,
+            "KEY_PREFIX": "authsite",
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
+        }
+    }
+    # Sessions stay in the database (the account page lists them) with Redis
+    # in front; never cached_db over the local-memory cache, which is not
+    # shared between workers and would keep a deleted session alive.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+AUTHSITE_REDIS_URL = _REDIS_URL
+
+# --- Celery -------------------------------------------------------------------
+CELERY_BROKER_URL = _CELERY_BROKER_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not _CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE: dict = {}
+AUTHSITE_BROKER_CONFIGURED = bool(_CELERY_BROKER_URL)
+
+# --- E-mail -------------------------------------------------------------------
+vars().update(env.email_url_config(_EMAIL_URL))
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Users and passwords --------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",  # argon2id
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- OAuth (django-oauth-toolkit): models swapped from the first migration -----
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+}
+
+# --- Internationalisation --------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "servestatic.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- HTTP security ----------------------------------------------------------------
+# Proxy headers are honoured only from AUTHSITE_TRUSTED_PROXIES; the request
+# middleware strips them from any other peer, so this header cannot be forged.
+if AUTHSITE_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+SESSION_COOKIE_SECURE = _SECURE_COOKIES
+CSRF_COOKIE_SECURE = _SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# authsite.middleware.RequestContextMiddleware replaces SecurityMiddleware and
+# XFrameOptionsMiddleware (it sets HSTS, nosniff, Referrer-Policy, CSP and
+# X-Frame-Options); authsite.W001 checks that it is installed instead.
+# auth.W004: e-mail is unique case-insensitively through a database constraint
+# (accounts_user_email_ci_unique), which Django's check cannot see.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "auth.W004"]
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# --- REST framework -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Logging ------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_context": {"()": "authsite.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "authsite.logging.RedactSecretsFilter"},
+    },
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {
+            "()": "authsite.logging.JsonFormatter",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_context", "redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Django's own request logger repeats what the access log says.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

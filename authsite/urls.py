@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import TemplateView
+
+from authsite import health, metrics_view
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="index.html"), name="index"),
+    path("health", health.live, name="health"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("health/detailed", health.detailed, name="health-detailed"),
+    path("metrics", metrics_view.metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,11 @@
+"""WSGI entry point, for servers without ASGI; production uses :mod:`authsite.asgi`."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,53 @@
+"""gunicorn configuration: uvicorn workers serving authsite.asgi.
+
+Every value can be set from the environment (documented in the README).
+Run: gunicorn -c deploy/gunicorn.conf.py authsite.asgi:application
+"""
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "authsite.workers.UvicornWorker"
+# Without Redis the cache, counters and rate limits live in each process's
+# memory, so the embedded default runs one worker; with Redis, 2 x cores + 1.
+_default_workers = 2 * multiprocessing.cpu_count() + 1 if os.environ.get("REDIS_URL") else 1
+workers = int(os.environ.get("WEB_CONCURRENCY", _default_workers))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+# Proxy headers are handled by authsite from AUTHSITE_TRUSTED_PROXIES.
+forwarded_allow_ips = ""
+# Access lines are written by authsite itself: one structured line per
+# request (text or JSON after LOG_FORMAT, request id included, query strings
+# left out because they may carry a code or token); AUTHSITE_ACCESS_LOG=false
+# turns them off. uvicorn's own access log is disabled in the worker class.
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "authsite"
+
+_metrics_dir = None
+
+
+def on_starting(server):
+    """Share Prometheus metrics between workers (prometheus_client multiprocess mode)."""
+    global _metrics_dir
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        _metrics_dir = tempfile.mkdtemp(prefix="authsite-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server, worker):
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
