@@ -35,4 +35,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) static var/*.sqlite3*
+	rm -rf $(VENV) var/static var/*.sqlite3*

@@ -72,3 +72,36 @@ def check_production_http(app_configs, **kwargs):
     if settings.AUTHSITE_TRUSTED_PROXIES and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         errors.append(Error("Trusted proxies without SECURE_PROXY_SSL_HEADER.", id="authsite.E004"))
     return errors
+
+
+# The RFC 9700 behaviours django-oauth-toolkit 3.x leaves off by default.
+REQUIRED_OAUTH2_SETTINGS = (
+    "REFRESH_TOKEN_REUSE_PROTECTION",
+    "ROTATE_REFRESH_TOKEN",
+    "PKCE_REQUIRED",
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT",
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT",
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD",
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT",
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS",
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE",
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN",
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME",
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING",
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED",
+)
+
+
+@register(Tags.security, deploy=True)
+def check_oauth_security_posture(app_configs, **kwargs):
+    """authsite.E005: every RFC 9700 switch of django-oauth-toolkit stays on."""
+    configured = getattr(settings, "OAUTH2_PROVIDER", {})
+    return [
+        Error(
+            f"OAUTH2_PROVIDER[{name!r}] is not True.",
+            hint="authsite relies on it for RFC 9700 / OAuth 2.1 behaviour; set it back to True.",
+            id="authsite.E005",
+        )
+        for name in REQUIRED_OAUTH2_SETTINGS
+        if configured.get(name) is not True
+    ]

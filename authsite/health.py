@@ -9,6 +9,7 @@ within ``AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS`` instead of hanging it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,13 +22,20 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from authsite import metrics
 from authsite.conf import authsite_settings
 
+logger = logging.getLogger(__name__)
+
 SERVICE_NAME = "authsite"
 _migrations_applied = False  # once true, stays true for the life of the process
+
+
+class CheckFailed(Exception):
+    """A check failure whose message is safe to show to anyone."""
 
 
 @dataclass
@@ -58,7 +66,7 @@ def _check_database(*, require_migrations: bool) -> None:
             executor = MigrationExecutor(connection)
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
             if plan:
-                raise RuntimeError(f"{len(plan)} migration(s) not applied")
+                raise CheckFailed(f"{len(plan)} migration(s) not applied")
             _migrations_applied = True
     finally:
         # The check runs in a throwaway thread: hand the connection back.
@@ -69,7 +77,7 @@ def _check_cache() -> None:
     key = "authsite:health"
     cache.set(key, "1", timeout=10)
     if cache.get(key) != "1":
-        raise RuntimeError("cache did not return the value just written")
+        raise CheckFailed("cache did not return the value just written")
 
 
 def _check_broker() -> None:
@@ -81,30 +89,33 @@ def _check_broker() -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    # Exception text of a driver may include a DSN; the log filter redacts
-    # credentials, and this answer names only the exception class.
+    # A driver's exception text may include a DSN or a host name: a public
+    # endpoint names only the exception class, except for our own messages.
+    if isinstance(exc, CheckFailed):
+        return str(exc)
     return type(exc).__name__
 
 
 async def run_check(name: str, func, *, critical: bool = True, **kwargs) -> CheckResult:
+    """Run one blocking check in a worker thread, bounded by the health timeout."""
     started = time.perf_counter()
+    error = ""
     try:
         await asyncio.wait_for(
             sync_to_async(func, thread_sensitive=False)(**kwargs),
             timeout=authsite_settings.HEALTH_CHECK_TIMEOUT_SECONDS,
         )
     except TimeoutError:
-        result = CheckResult(
-            name, False, (time.perf_counter() - started) * 1000, critical, "timeout"
-        )
+        error = "timeout"
+        logger.warning("health check %s failed: timeout", name)
     except Exception as exc:
-        result = CheckResult(
-            name, False, (time.perf_counter() - started) * 1000, critical, _describe(exc)
-        )
-    else:
-        return CheckResult(name, True, (time.perf_counter() - started) * 1000, critical)
-    metrics.health_check_failures_total.labels(name).inc()
-    return result
+        error = _describe(exc)
+        # The operator's log gets the detail; credentials in it are redacted.
+        logger.warning("health check %s failed: %r", name, exc)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if error:
+        metrics.health_check_failures_total.labels(name).inc()
+    return CheckResult(name, not error, latency_ms, critical, error)
 
 
 def _json(data: dict, status: int = 200) -> JsonResponse:
@@ -113,12 +124,14 @@ def _json(data: dict, status: int = 200) -> JsonResponse:
     return response
 
 
+@csrf_exempt  # read-only JSON: a POST gets 405, not a CSRF page
 @require_safe
 async def live(request):
     """The process is up. No dependency is touched."""
     return _json({"status": "ok"})
 
 
+@csrf_exempt  # read-only JSON: a POST gets 405, not a CSRF page
 @require_safe
 async def ready(request):
     """200 when the database answers with every migration applied and the cache answers."""
@@ -133,6 +146,7 @@ async def ready(request):
     return _json(body, 503 if failed else 200)
 
 
+@csrf_exempt  # read-only JSON: a POST gets 405, not a CSRF page
 @require_safe
 async def detailed(request):
     """Status and latency of every dependency, with service metadata."""

@@ -23,6 +23,8 @@ _SECRET_KEYS = (
     r"|client_assertion|assertion|authorization|cookie|sessionid|csrftoken|api[_-]?key|otp|totp"
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # HTTP authorization schemes
+    (re.compile(r"(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/]+=*"), rf"\1 {REDACTED}"),
     # key=value, key: value, "key": "value", key='value' (query strings, dicts, JSON)
     (
         re.compile(
@@ -30,8 +32,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1{REDACTED}",
     ),
-    # HTTP authorization schemes
-    (re.compile(r"(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/]+=*"), rf"\1 {REDACTED}"),
     # compact JWS/JWT
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     # credentials inside URLs: scheme://user:password@host

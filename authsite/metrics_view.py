@@ -13,6 +13,7 @@ from django_prometheus.exports import ExportToDjangoView
 
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from authsite.conf import authsite_settings
@@ -30,6 +31,7 @@ def has_metrics_access(request) -> bool:
     return bool(networks) and in_networks(getattr(request, "client_ip", ""), networks)
 
 
+@csrf_exempt
 @never_cache
 @require_safe
 def metrics(request):

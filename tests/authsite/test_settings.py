@@ -1,0 +1,124 @@
+"""The process refuses insecure production configuration, and each service URL is honoured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.servers import REPO, base_env, manage
+
+STRONG_KEY = "k3y-" + "x7Qp9vLm2Rt8Wz4Yb6Nc1Ds5Fg0Hj3Kl" * 2
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "id.example.com",
+    "AUTHSITE_PUBLIC_URL": "https://id.example.com",
+}
+
+
+def run_check(tmp_path, **env):
+    return manage(base_env(tmp_path, **env), "check", timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "change-me"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "django-insecure-" + "a1b2c3d4e5" * 5}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short-but-random-Zx81"}, "SECRET_KEY"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+        ({"AUTHSITE_PUBLIC_URL": "http://id.example.com"}, "AUTHSITE_PUBLIC_URL"),
+    ],
+)
+def test_production_refuses_to_start_on_insecure_configuration(tmp_path, overrides, variable):
+    """With DEBUG off, a missing or weak secret, no hosts or an http issuer stop the process."""
+    result = run_check(tmp_path, **{**PRODUCTION, **overrides})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("authsite: refusing to start:")
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_trusted_proxy_network_is_named(tmp_path):
+    result = run_check(tmp_path, AUTHSITE_TRUSTED_PROXIES="10.0.0.0/8,nonsense")
+    assert result.returncode != 0
+    assert "AUTHSITE_TRUSTED_PROXIES" in result.stderr and "nonsense" in result.stderr
+
+
+def test_development_default_starts_without_any_environment(tmp_path):
+    result = run_check(tmp_path)
+    assert result.returncode == 0, result.stderr
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50, "the development key is random and long"
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0, "the key file is private"
+
+
+def test_documented_production_configuration_passes_check_deploy(tmp_path):
+    """`manage.py check --deploy` reports nothing for the README's production settings."""
+    env = base_env(
+        tmp_path,
+        **PRODUCTION,
+        AUTHSITE_TRUSTED_PROXIES="127.0.0.1/32",
+        DATABASE_URL="sqlite:///" + str(tmp_path / "db.sqlite3"),
+    )
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def settings_seen_with(tmp_path, **env) -> dict:
+    """Load the settings in a fresh interpreter with ``env`` and return what they became."""
+    code = (
+        "import json, django; from django.conf import settings; django.setup();"
+        "db = settings.DATABASES['default'];"
+        "print(json.dumps({'engine': db['ENGINE'], 'name': db['NAME'],"
+        " 'conn_max_age': db.get('CONN_MAX_AGE'), 'options': db.get('OPTIONS', {}),"
+        " 'cache': settings.CACHES['default']['BACKEND'],"
+        " 'sessions': settings.SESSION_ENGINE, 'eager': settings.CELERY_TASK_ALWAYS_EAGER,"
+        " 'broker': settings.CELERY_BROKER_URL, 'email': settings.EMAIL_BACKEND,"
+        " 'proxy_ssl': settings.__dict__['_wrapped'].__dict__.get('SECURE_PROXY_SSL_HEADER')}))"
+    )
+    env = base_env(tmp_path, DJANGO_SETTINGS_MODULE="authsite.settings", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_embedded_default_uses_sqlite_locmem_inline_tasks_and_console_email(tmp_path):
+    seen = settings_seen_with(tmp_path)
+    assert seen["engine"] == "django.db.backends.sqlite3"
+    assert seen["name"] == str(tmp_path / "authsite.sqlite3")
+    assert seen["cache"].endswith("LocMemCache")
+    assert seen["sessions"] == "django.contrib.sessions.backends.db"
+    assert seen["eager"] is True
+    assert seen["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert seen["proxy_ssl"] is None, "no proxy is trusted by default"
+
+
+def test_service_urls_switch_to_postgres_pool_redis_and_a_broker(tmp_path):
+    seen = settings_seen_with(
+        tmp_path,
+        DATABASE_URL="postgres://authsite:pw@db.internal:5432/authsite",
+        REDIS_URL="redis://cache.internal:6379/0",
+        CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//",
+        EMAIL_URL="smtp+tls://mailer:pw@smtp.example.com:587",
+        AUTHSITE_TRUSTED_PROXIES="10.0.0.0/8",
+    )
+    assert seen["engine"] == "django.db.backends.postgresql"
+    assert seen["conn_max_age"] == 0, "persistent connections exhaust PostgreSQL under ASGI"
+    assert seen["options"]["pool"]["max_size"] >= 1
+    assert seen["cache"] == "django_redis.cache.RedisCache"
+    assert seen["sessions"] == "django.contrib.sessions.backends.cached_db"
+    assert seen["eager"] is False
+    assert seen["broker"].startswith("amqp://")
+    assert seen["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert seen["proxy_ssl"] == ["HTTP_X_FORWARDED_PROTO", "https"]
