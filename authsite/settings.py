@@ -43,6 +43,7 @@ _DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
 _DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
 _REDIS_URL = env.str("REDIS_URL", default="")
 _CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+_CELERY_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="authsite")
 _EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="authsite <noreply@localhost>")
 AUTHSITE_TRUSTED_PROXIES = env.list("AUTHSITE_TRUSTED_PROXIES", default=[])
@@ -197,8 +198,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TASK_DEFAULT_QUEUE = _CELERY_QUEUE
+# The one periodic schedule of the project (run beat once per cluster).
+CELERY_BEAT_SCHEDULE = {
+    "clear-expired-tokens": {"task": "oauth.clear_expired_tokens", "schedule": 3600.0},
+}
 AUTHSITE_BROKER_CONFIGURED = bool(_CELERY_BROKER_URL)
 
 # --- E-mail -------------------------------------------------------------------

@@ -34,3 +34,14 @@ def ensure_demo_client(*, redirect_uris: list[str], owner=None) -> tuple[Applica
     app.full_clean(exclude=["user"])
     app.save()
     return app, secret
+
+
+def clear_expired_tokens() -> None:
+    """Delete expired authorization codes and access, refresh and ID tokens.
+
+    Delegates to django-oauth-toolkit's batched ``clear_expired``, which
+    respects the refresh-token grace and expiry settings.
+    """
+    from oauth2_provider.models import clear_expired
+
+    clear_expired()
