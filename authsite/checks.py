@@ -12,16 +12,28 @@ MIDDLEWARE_PATH = "authsite.middleware.RequestContextMiddleware"
 
 @register(Tags.security)
 def check_request_middleware(app_configs, **kwargs):
-    """authsite.W001: the middleware that replaces SecurityMiddleware must be installed."""
+    """authsite.W001 / E006: the request middleware and a CSRF middleware are installed."""
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.utils.module_loading import import_string
+
+    errors = []
     if MIDDLEWARE_PATH not in settings.MIDDLEWARE:
-        return [
+        errors.append(
             Warning(
                 f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: responses lack security "
                 "headers and proxy headers are not sanitised.",
                 id="authsite.W001",
             )
-        ]
-    return []
+        )
+    if not any(issubclass(import_string(path), CsrfViewMiddleware) for path in settings.MIDDLEWARE):
+        errors.append(
+            Error(
+                "No CSRF middleware in MIDDLEWARE: forms are open to cross-site requests.",
+                hint="Keep authsite.middleware.CsrfViewMiddleware.",
+                id="authsite.E006",
+            )
+        )
+    return errors
 
 
 @register(Tags.database)

@@ -12,9 +12,16 @@ import re
 import time
 import uuid
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from django.conf import settings
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 
 from authsite import metrics
 from authsite.conf import authsite_settings
@@ -123,3 +130,59 @@ class RequestContextMiddleware:
             if settings.SECURE_HSTS_PRELOAD:
                 value += "; preload"
             response.headers.setdefault("Strict-Transport-Security", value)
+
+
+# ---------------------------------------------------------------------------
+# Django's session, CSRF, authentication and message middleware, without the
+# thread hops. Under ASGI, MiddlewareMixin runs every hook through
+# sync_to_async (two hops per middleware, about 0.1 ms each). These hooks do
+# no I/O on the common path, so they run on the event loop; the rare paths
+# that may touch the database (saving a modified session, checking a POST
+# whose failure page is rendered) still go to a thread.
+# ---------------------------------------------------------------------------
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    async def __acall__(self, request):
+        self.process_request(request)  # builds a lazy SessionStore: no I/O
+        response = await self.get_response(request)
+        session = request.session
+        if session.modified or settings.SESSION_SAVE_EVERY_REQUEST:
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)  # at most sets Vary or deletes a cookie
+
+
+class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            sync_process_view = self.process_view
+
+            async def process_view(request, callback, callback_args, callback_kwargs):
+                args = (request, callback, callback_args, callback_kwargs)
+                if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+                    return sync_process_view(*args)  # nothing to verify
+                return await sync_to_async(sync_process_view)(*args)
+
+            # Django's handler awaits a coroutine process_view without a hop.
+            self.process_view = process_view
+
+    async def __acall__(self, request):
+        self.process_request(request)  # reads the CSRF cookie
+        response = await self.get_response(request)
+        return self.process_response(request, response)  # may set the cookie
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    async def __acall__(self, request):
+        self.process_request(request)  # request.user is lazy: no query until used
+        return await self.get_response(request)
+
+
+class MessageMiddleware(DjangoMessageMiddleware):
+    async def __acall__(self, request):
+        self.process_request(request)
+        response = await self.get_response(request)
+        if isinstance(getattr(request, "_messages", None), CookieStorage):
+            return self.process_response(request, response)  # cookies only: no I/O
+        return await sync_to_async(self.process_response)(request, response)

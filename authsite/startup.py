@@ -43,6 +43,7 @@ def require_secure_production_settings(
     public_url: str,
     trusted_proxies: list[str],
     log_format: str,
+    metrics_token: str = "",
 ) -> None:
     """Raise :class:`ConfigurationError` unless the configuration is safe to serve."""
     validate_networks("AUTHSITE_TRUSTED_PROXIES", trusted_proxies)
@@ -54,6 +55,13 @@ def require_secure_production_settings(
             "AUTHSITE_PUBLIC_URL",
             "must be an absolute http(s) URL without query or fragment, "
             "such as https://id.example.com",
+        )
+    if metrics_token and (
+        len(metrics_token) < 32 or metrics_token.lower() in KNOWN_DEFAULT_SECRET_KEYS
+    ):
+        raise ConfigurationError(
+            "AUTHSITE_METRICS_TOKEN",
+            "is too weak; use at least 32 random characters or leave it empty",
         )
     if debug:
         return

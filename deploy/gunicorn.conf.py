@@ -33,9 +33,23 @@ proc_name = "authsite"
 _metrics_dir = None
 
 
+# gunicorn 27's control socket is not used; keep nothing listening that needs no listener.
+control_socket_disable = True
+
+
 def on_starting(server):
-    """Share Prometheus metrics between workers (prometheus_client multiprocess mode)."""
+    """Validate the configuration in the master, then prepare shared metrics.
+
+    Loading Django's settings here makes an insecure or invalid configuration
+    stop gunicorn with its one-line message; raised in a worker instead, it
+    would only make gunicorn restart that worker forever.
+    """
     global _metrics_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authsite.settings")
+    from django.conf import settings
+
+    settings.SECRET_KEY  # noqa: B018  (importing the settings runs the start-up checks)
+    # prometheus_client multiprocess mode, so /metrics sums every worker.
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         _metrics_dir = tempfile.mkdtemp(prefix="authsite-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.servers import REPO, base_env, manage
+from tests.support.servers import BIN, REPO, base_env, manage
 
 STRONG_KEY = "k3y-" + "x7Qp9vLm2Rt8Wz4Yb6Nc1Ds5Fg0Hj3Kl" * 2
 
@@ -122,3 +122,26 @@ def test_service_urls_switch_to_postgres_pool_redis_and_a_broker(tmp_path):
     assert seen["broker"].startswith("amqp://")
     assert seen["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert seen["proxy_ssl"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_gunicorn_stops_on_insecure_configuration_instead_of_restarting_workers(tmp_path):
+    """The master validates the settings: no worker restart loop that looks 'active'."""
+    env = base_env(tmp_path, DEBUG="false", GUNICORN_BIND="127.0.0.1:0")
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "authsite.asgi:application"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "authsite: refusing to start: SECRET_KEY is not set" in result.stderr
+    assert "Booting worker" not in result.stderr
+
+
+@pytest.mark.parametrize("token", ["change-me", "short-token-123"])
+def test_weak_metrics_token_is_refused(tmp_path, token):
+    result = run_check(tmp_path, AUTHSITE_METRICS_TOKEN=token)
+    assert result.returncode != 0
+    assert "AUTHSITE_METRICS_TOKEN" in result.stderr

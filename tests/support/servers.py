@@ -8,6 +8,7 @@ prove is what an operator gets.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +75,7 @@ class Server:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -89,18 +91,29 @@ class Server:
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s:\n{self.output()}")
 
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
     def output(self) -> str:
         self._log.flush()
-        return Path(self._log.name).read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        if not self.process:
+            return
+        if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+        # Whatever is left in the group (workers of a killed master) goes too.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait(timeout=5)
 
     def __enter__(self) -> Server:
         return self.start()
