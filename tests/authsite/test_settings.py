@@ -61,13 +61,16 @@ def test_development_default_starts_without_any_environment(tmp_path):
 
 
 def test_documented_production_configuration_passes_check_deploy(tmp_path):
-    """`manage.py check --deploy` reports nothing for the README's production settings."""
-    env = base_env(
-        tmp_path,
-        **PRODUCTION,
-        AUTHSITE_TRUSTED_PROXIES="127.0.0.1/32",
-        DATABASE_URL="sqlite:///" + str(tmp_path / "db.sqlite3"),
-    )
+    """deploy/authsite.env.example, once given a real key, passes `check --deploy` silently."""
+    example = (REPO / "deploy" / "authsite.env.example").read_text()
+    shipped = tmp_path / "shipped.env"
+    shipped.write_text(example)
+    refused = manage(base_env(tmp_path, AUTHSITE_ENV_FILE=str(shipped)), "check")
+    assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr, "the placeholder is refused"
+
+    configured = tmp_path / "authsite.env"
+    configured.write_text(example.replace("SECRET_KEY=change-me", f"SECRET_KEY={STRONG_KEY}"))
+    env = base_env(tmp_path, AUTHSITE_ENV_FILE=str(configured))
     result = manage(env, "check", "--deploy", "--fail-level", "WARNING", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
