@@ -12,6 +12,7 @@ import contextvars
 import logging
 import re
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -97,4 +98,6 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s %(request_id)s")
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", True)
+        # uvicorn repeats each message with ANSI colours in `color_message`.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "color_message"])
         super().__init__(*args, **kwargs)

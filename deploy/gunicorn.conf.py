@@ -26,7 +26,6 @@ forwarded_allow_ips = ""
 # request (text or JSON after LOG_FORMAT, request id included, query strings
 # left out because they may carry a code or token); AUTHSITE_ACCESS_LOG=false
 # turns them off. uvicorn's own access log is disabled in the worker class.
-errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "authsite"
 
@@ -65,3 +64,36 @@ def child_exit(server, worker):
 def on_exit(server):
     if _metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+# gunicorn's own lines (start-up, worker boots, errors) in authsite's format,
+# so a LOG_FORMAT=json deployment writes nothing but JSON lines.
+_formatter = (
+    {"()": "authsite.logging.JsonFormatter"}
+    if os.environ.get("LOG_FORMAT", "text") == "json"
+    else {
+        "()": "authsite.logging.TextFormatter",
+        "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+    }
+)
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_context": {"()": "authsite.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "authsite.logging.RedactSecretsFilter"},
+    },
+    "formatters": {"authsite": _formatter},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "authsite",
+            "filters": ["request_context", "redact_secrets"],
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
