@@ -18,6 +18,7 @@ from oauth2_provider.models import (
     AbstractRefreshToken,
 )
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +26,62 @@ from django.utils.translation import gettext_lazy as _
 class Application(AbstractApplication):
     """An OAuth client registered with authsite."""
 
+    ES256_ALGORITHM = "ES256"
+    ALGORITHM_TYPES = (
+        (AbstractApplication.RS256_ALGORITHM, _("RSA with SHA-2 256 (RS256)")),
+        (ES256_ALGORITHM, _("ECDSA P-256 with SHA-2 256 (ES256)")),
+    )
+    AUTH_CLIENT_SECRET_BASIC = "client_secret_basic"
+    AUTH_CLIENT_SECRET_POST = "client_secret_post"
+    AUTH_PRIVATE_KEY_JWT = "private_key_jwt"
+    AUTH_NONE = "none"
+    TOKEN_ENDPOINT_AUTH_METHODS = (
+        (AUTH_CLIENT_SECRET_BASIC, "client_secret_basic"),
+        (AUTH_CLIENT_SECRET_POST, "client_secret_post"),
+        (AUTH_PRIVATE_KEY_JWT, "private_key_jwt"),
+        (AUTH_NONE, _("none (public client)")),
+    )
+    # OAuth grant type names (RFC 8414 spelling) -> django-oauth-toolkit's names.
+    GRANT_TYPE_NAMES = {
+        "authorization_code": AbstractApplication.GRANT_AUTHORIZATION_CODE,
+        "client_credentials": AbstractApplication.GRANT_CLIENT_CREDENTIALS,
+        "refresh_token": "refresh_token",
+    }
+
+    algorithm = models.CharField(
+        _("ID token signing algorithm"),
+        max_length=5,
+        choices=ALGORITHM_TYPES,
+        default=AbstractApplication.RS256_ALGORITHM,
+    )
+    grant_types = models.CharField(
+        _("grant types"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Space-separated: authorization_code, refresh_token, client_credentials. "
+            "Empty: the authorization grant type above (with refresh_token for codes)."
+        ),
+    )
+    token_endpoint_auth_method = models.CharField(
+        _("token endpoint authentication"),
+        max_length=32,
+        choices=TOKEN_ENDPOINT_AUTH_METHODS,
+        blank=True,
+        help_text=_("Empty: client_secret_basic or client_secret_post for confidential clients."),
+    )
+    jwks = models.JSONField(
+        _("client JWKS"),
+        null=True,
+        blank=True,
+        help_text=_("Public keys for private_key_jwt client authentication (RFC 7523)."),
+    )
+    allowed_scopes = models.CharField(
+        _("allowed scopes"),
+        max_length=1000,
+        blank=True,
+        help_text=_("Space-separated. Empty: every scope the server offers."),
+    )
     first_party = models.BooleanField(
         _("first party"),
         default=False,
@@ -89,3 +146,71 @@ class RefreshToken(AbstractRefreshToken):
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
+
+
+class Consent(models.Model):
+    """A user's remembered approval of a client for one exact set of scopes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(_("scope"), max_length=1000, help_text=_("Sorted, space-separated."))
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "application", "scope"], name="oauth_consent_unique_scope_set"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.application} ({self.scope})"
+
+
+class SigningKey(models.Model):
+    """A key that signs ID tokens and access tokens.
+
+    Life cycle: ``next`` (published in JWKS, signs nothing) → ``active`` (signs)
+    → ``previous`` (signs nothing, still published until every token it signed
+    has expired) → ``retired`` (unpublished; the private key is erased).
+    """
+
+    class State(models.TextChoices):
+        NEXT = "next", _("next")
+        ACTIVE = "active", _("active")
+        PREVIOUS = "previous", _("previous")
+        RETIRED = "retired", _("retired")
+
+    kid = models.CharField(_("key id"), max_length=100, unique=True, editable=False)
+    algorithm = models.CharField(_("algorithm"), max_length=10, editable=False)
+    state = models.CharField(_("state"), max_length=10, choices=State, db_index=True)
+    public_jwk = models.JSONField(_("public JWK"), editable=False)
+    private_key_encrypted = models.TextField(
+        _("private key (encrypted)"), blank=True, editable=False
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    activated = models.DateTimeField(_("activated"), null=True, blank=True)
+    deactivated = models.DateTimeField(_("deactivated"), null=True, blank=True)
+    retired = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signing key")
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["algorithm"],
+                condition=models.Q(state="active"),
+                name="oauth_signingkey_one_active_per_algorithm",
+            ),
+            models.UniqueConstraint(
+                fields=["algorithm"],
+                condition=models.Q(state="next"),
+                name="oauth_signingkey_one_next_per_algorithm",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.kid} ({self.state})"
