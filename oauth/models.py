@@ -19,6 +19,7 @@ from oauth2_provider.models import (
 )
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -105,6 +106,53 @@ class Application(AbstractApplication):
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = _("application")
+
+    def clean(self) -> None:
+        errors: dict[str, list] = {}
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors = {
+                field: [
+                    e
+                    for e in field_errors
+                    # Keys come from SigningKey rows (oauth.keys), not DOT's OIDC_RSA_PRIVATE_KEY.
+                    if "OIDC_RSA_PRIVATE_KEY" not in " ".join(e.messages)
+                ]
+                for field, field_errors in exc.error_dict.items()
+            }
+        unknown = set(self.grant_types.split()) - set(self.GRANT_TYPE_NAMES)
+        if unknown:
+            errors.setdefault("grant_types", []).append(
+                ValidationError(
+                    _("Unknown grant type(s): %(names)s. Use %(allowed)s."),
+                    params={
+                        "names": ", ".join(sorted(unknown)),
+                        "allowed": ", ".join(self.GRANT_TYPE_NAMES),
+                    },
+                )
+            )
+        if self.token_endpoint_auth_method == self.AUTH_PRIVATE_KEY_JWT and not self.jwks:
+            errors.setdefault("jwks", []).append(
+                ValidationError(_("private_key_jwt needs the client's public keys (JWKS)."))
+            )
+        errors = {field: errs for field, errs in errors.items() if errs}
+        if errors:
+            raise ValidationError(errors)
+
+    def oauth_grant_types(self) -> set[str]:
+        """The OAuth grant types (RFC 8414 names) this client may use."""
+        if self.grant_types.strip():
+            return set(self.grant_types.split())
+        if self.authorization_grant_type == self.GRANT_AUTHORIZATION_CODE:
+            return {"authorization_code", "refresh_token"}
+        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS:
+            return {"client_credentials"}
+        return set()
+
+    def allows_grant_type(self, *grant_types) -> bool:
+        allowed = {self.GRANT_TYPE_NAMES[name] for name in self.oauth_grant_types()}
+        return any(grant_type in allowed for grant_type in grant_types)
 
 
 class Grant(AbstractGrant):
