@@ -62,4 +62,19 @@ class AuthsiteSettings:
         return bool(getattr(settings, "AUTHSITE_BROKER_CONFIGURED", False))
 
 
+    @property
+    def ACCESS_TOKEN_LIFETIME_SECONDS(self) -> int:
+        """Default access token lifetime; a client may set its own."""
+        return int(getattr(settings, "AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS", 600))
+
+    @property
+    def ID_TOKEN_LIFETIME_SECONDS(self) -> int:
+        return int(getattr(settings, "AUTHSITE_ID_TOKEN_LIFETIME_SECONDS", 600))
+
+    @property
+    def SIGNING_KEY_ROTATION_DAYS(self) -> int:
+        """Age at which the active signing key is replaced by the published next one."""
+        return int(getattr(settings, "AUTHSITE_SIGNING_KEY_ROTATION_DAYS", 30))
+
+
 authsite_settings = AuthsiteSettings()

@@ -57,6 +57,10 @@ AUTHSITE_METRICS_TOKEN = env.str("AUTHSITE_METRICS_TOKEN", default="")
 AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS = env.float(
     "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0
 )
+AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS = env.int("AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS", default=600)
+AUTHSITE_ID_TOKEN_LIFETIME_SECONDS = env.int("AUTHSITE_ID_TOKEN_LIFETIME_SECONDS", default=600)
+AUTHSITE_SIGNING_KEY_ROTATION_DAYS = env.int("AUTHSITE_SIGNING_KEY_ROTATION_DAYS", default=30)
+AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS", default=3600)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 _SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
 _STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
@@ -207,6 +211,12 @@ CELERY_TASK_DEFAULT_QUEUE = _CELERY_QUEUE
 # The one periodic schedule of the project (run beat once per cluster).
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-tokens": {"task": "oauth.clear_expired_tokens", "schedule": 3600.0},
+    # Rotates only when the active key is older than the rotation period, and
+    # retires keys whose tokens have all expired; safe to run often.
+    "rotate-signing-keys": {
+        "task": "oauth.rotate_signing_keys",
+        "schedule": float(AUTHSITE_SIGNING_KEY_CHECK_SECONDS),
+    },
 }
 AUTHSITE_BROKER_CONFIGURED = bool(_CELERY_BROKER_URL)
 
@@ -222,6 +232,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
+    # Client secrets only (OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"]), never passwords.
+    "oauth.hashers.ClientSecretHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -241,6 +253,14 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.AuthsiteOAuth2Validator",
+    # Client secrets are 256-bit random: a fast hash is as safe as a slow one
+    # and keeps Argon2 off every token request (oauth/hashers.py).
+    "CLIENT_SECRET_HASHER": "authsite_sha256",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": AUTHSITE_ID_TOKEN_LIFETIME_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
     "PKCE_REQUIRED": True,
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
