@@ -61,7 +61,6 @@ class AuthsiteSettings:
         """True when Celery tasks go to a real broker instead of running inline."""
         return bool(getattr(settings, "AUTHSITE_BROKER_CONFIGURED", False))
 
-
     @property
     def ACCESS_TOKEN_LIFETIME_SECONDS(self) -> int:
         """Default access token lifetime; a client may set its own."""
