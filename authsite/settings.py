@@ -63,6 +63,9 @@ AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS = env.int(
 AUTHSITE_ID_TOKEN_LIFETIME_SECONDS = env.int("AUTHSITE_ID_TOKEN_LIFETIME_SECONDS", default=600)
 AUTHSITE_SIGNING_KEY_ROTATION_DAYS = env.int("AUTHSITE_SIGNING_KEY_ROTATION_DAYS", default=30)
 AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS", default=3600)
+# Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
+# SECRET_KEY makes the stored keys unreadable, and new ones are generated).
+AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 _SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
 _STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))

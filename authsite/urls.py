@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
 from authsite import health, metrics_view
@@ -13,5 +13,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("health/detailed", health.detailed, name="health-detailed"),
     path("metrics", metrics_view.metrics, name="metrics"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("oauth.urls")),
     path("admin/", admin.site.urls),
 ]

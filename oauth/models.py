@@ -20,7 +20,7 @@ from oauth2_provider.models import (
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 
@@ -156,7 +156,14 @@ class Application(AbstractApplication):
 
 
 class Grant(AbstractGrant):
-    """An authorization code (DOT keeps it only until it is redeemed)."""
+    """An authorization code (DOT keeps it only until it is redeemed).
+
+    It also carries how the user signed in, for the ID token minted from it.
+    """
+
+    sid = models.CharField(_("session id"), max_length=64, blank=True)
+    amr = models.CharField(_("authentication methods"), max_length=100, blank=True)
+    auth_time = models.DateTimeField(_("authentication time"), null=True, blank=True)
 
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -183,6 +190,15 @@ class AccessToken(AbstractAccessToken):
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
 
+    def is_valid(self, scopes=None) -> bool:
+        return self.revoked is None and super().is_valid(scopes)
+
+    def revoke(self) -> None:
+        """Mark revoked and deny-list the jti; the row stays as a record (DOT deletes it)."""
+        from oauth.revocation import revoke_access_tokens
+
+        revoke_access_tokens(type(self).objects.filter(pk=self.pk))
+
 
 class RefreshToken(AbstractRefreshToken):
     """A refresh token; ``family_started`` bounds the absolute lifetime of its family."""
@@ -194,6 +210,30 @@ class RefreshToken(AbstractRefreshToken):
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
+
+    @classmethod
+    def revoke_family(cls, token_family) -> None:
+        """Revoke every token of the family (refresh-token reuse, RFC 9700 §4.14.2).
+
+        Overrides DOT's version, which deletes the access tokens: here they are
+        marked revoked and deny-listed like any other revocation.
+        """
+        from oauth.revocation import revoke_access_tokens
+
+        if not token_family:
+            return
+        from django.utils import timezone
+
+        with transaction.atomic():
+            now = timezone.now()
+            members = cls.objects.filter(token_family=token_family)
+            revoke_access_tokens(
+                AccessToken.objects.filter(
+                    models.Q(pk__in=members.values("access_token_id"))
+                    | models.Q(source_refresh_token__in=members)
+                )
+            )
+            members.filter(revoked__isnull=True).update(revoked=now, updated=now)
 
 
 class Consent(models.Model):

@@ -1,0 +1,100 @@
+"""Revocation: PostgreSQL records it, a Redis deny list makes it fast and shared.
+
+A revoked access token keeps its row (``revoked`` set) so the trail of issued
+tokens stays complete, and its ``jti`` goes on a deny list in the shared cache
+until the token's ``exp``. Every instance consults the deny list first; when
+the cache is unreachable the database answers instead, so a revoked token is
+never accepted and nothing fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+DENY_LIST_PREFIX = "authsite:denied-jti:"
+
+
+def _key(jti) -> str:
+    return f"{DENY_LIST_PREFIX}{jti}"
+
+
+def deny(entries: Iterable[tuple[uuid.UUID, datetime]]) -> bool:
+    """Put (jti, expires) pairs on the deny list; return False if the cache is unreachable."""
+    now = timezone.now()
+    try:
+        for jti, expires in entries:
+            ttl = int((expires - now).total_seconds()) + 60
+            if ttl > 0:
+                cache.set(_key(jti), 1, timeout=ttl)
+    except Exception as exc:  # the database still records the revocation
+        logger.warning("deny list unavailable, revocation recorded in the database only: %r", exc)
+        return False
+    return True
+
+
+def is_denied(jti) -> bool | None:
+    """True if ``jti`` is on the deny list, False if not, None if the cache is unreachable."""
+    try:
+        return cache.get(_key(jti)) is not None
+    except Exception as exc:
+        logger.warning("deny list unavailable, falling back to the database: %r", exc)
+        return None
+
+
+def is_access_token_revoked(jti) -> bool:
+    """Whether the access token ``jti`` was revoked: deny list first, database when needed."""
+    from oauth.models import AccessToken
+
+    denied = is_denied(jti)
+    if denied:
+        return True
+    if denied is None:
+        return AccessToken.objects.filter(jti=jti, revoked__isnull=False).exists()
+    return False
+
+
+def revoke_access_tokens(queryset) -> int:
+    """Mark every live token of ``queryset`` revoked and deny-list it after commit."""
+    now = timezone.now()
+    with transaction.atomic(using=queryset.db):
+        rows = list(queryset.filter(revoked__isnull=True).values_list("pk", "jti", "expires"))
+        if not rows:
+            return 0
+        queryset.model.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            revoked=now, updated=now
+        )
+        entries = [(jti, expires) for _, jti, expires in rows]
+        transaction.on_commit(lambda: deny(entries), using=queryset.db)
+    return len(rows)
+
+
+def revoke_grant_tokens(*, application, user=None) -> int:
+    """Revoke every access and refresh token of a client (optionally for one user)."""
+    from oauth.models import AccessToken, RefreshToken
+
+    filters = {"application": application}
+    if user is not None:
+        filters["user"] = user
+    with transaction.atomic():
+        count = revoke_access_tokens(AccessToken.objects.filter(**filters))
+        RefreshToken.objects.filter(revoked__isnull=True, **filters).update(revoked=timezone.now())
+    return count
+
+
+def resync_deny_list() -> int:
+    """Re-add every revoked, unexpired access token to the deny list (after a Redis loss)."""
+    from oauth.models import AccessToken
+
+    rows = AccessToken.objects.filter(revoked__isnull=False, expires__gt=timezone.now())
+    entries = list(rows.values_list("jti", "expires"))
+    deny(entries)
+    return len(entries)
