@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def generate_password() -> str:
@@ -44,3 +46,23 @@ def ensure_user(
         email_verified=email_verified,
     )
     return user, password
+
+
+def get_safe_next_url(value: str | None, *, host: str, require_https: bool) -> str | None:
+    """Return ``value`` when it is a path on this site, otherwise ``None``.
+
+    ``next`` arrives from anyone, so an unchecked redirect would make the sign-in
+    page an open redirector for phishing. Only absolute paths pass: not other
+    hosts, not ``//host`` (scheme-relative), not backslashes (browsers read
+    ``/\\host`` as ``//host``) and not control or format characters (which some
+    browsers strip before parsing).
+    """
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or any(unicodedata.category(char)[0] == "C" for char in value):
+        return None
+    if not url_has_allowed_host_and_scheme(
+        value, allowed_hosts={host}, require_https=require_https
+    ):
+        return None
+    return value

@@ -75,5 +75,22 @@ class AuthsiteSettings:
         """Age at which the active signing key is replaced by the published next one."""
         return int(getattr(settings, "AUTHSITE_SIGNING_KEY_ROTATION_DAYS", 30))
 
+    @property
+    def KEY_ENCRYPTION_SECRET(self) -> str:
+        """Encrypts signing keys at rest; if it changes, stored keys are replaced by new ones."""
+        return getattr(settings, "AUTHSITE_KEY_ENCRYPTION_SECRET", "") or settings.SECRET_KEY
+
+    @property
+    def REFRESH_TOKEN_IDLE_LIFETIME_SECONDS(self) -> int:
+        """A refresh token unused this long is dead (a client may set its own)."""
+        return int(getattr(settings, "AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS", 14 * 86400))
+
+    @property
+    def REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS(self) -> int:
+        """A refresh-token family this old is dead however often it was used."""
+        return int(
+            getattr(settings, "AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS", 90 * 86400)
+        )
+
 
 authsite_settings = AuthsiteSettings()

@@ -66,6 +66,15 @@ AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS
 # Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
 # SECRET_KEY makes the stored keys unreadable, and new ones are generated).
 AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
+AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS = env.int(
+    "AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS", default=14 * 24 * 3600
+)
+AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS = env.int(
+    "AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS", default=90 * 24 * 3600
+)
+AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS = env.int(
+    "AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS", default=60
+)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 _SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
 _STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
@@ -249,7 +258,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/"
 
 # --- OAuth (django-oauth-toolkit): models swapped from the first migration -----
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
@@ -257,6 +267,14 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
+
+
+def _access_token_lifetime(request) -> int:
+    from oauth.tokens import access_token_lifetime
+
+    return access_token_lifetime(request)
+
+
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OAUTH2_VALIDATOR_CLASS": "oauth.validators.AuthsiteOAuth2Validator",
@@ -265,7 +283,25 @@ OAUTH2_PROVIDER = {
     "CLIENT_SECRET_HASHER": "authsite_sha256",
     "ACCESS_TOKEN_EXPIRE_SECONDS": AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS,
     "ID_TOKEN_EXPIRE_SECONDS": AUTHSITE_ID_TOKEN_LIFETIME_SECONDS,
-    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS,
+    # RFC 9068 JWT access tokens and 256-bit opaque refresh tokens (oauth/tokens.py);
+    # the lifetime is per client, so oauthlib gets a callable.
+    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.mint_access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauth.tokens.generate_refresh_token",
+    "EXTRA_SERVER_KWARGS": {"token_expires_in": _access_token_lifetime},
+    "SCOPES": {
+        "openid": "Sign you in (your account identifier)",
+        "profile": "Your name and username",
+        "email": "Your e-mail address",
+        "roles": "Your roles",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "REQUEST_APPROVAL_PROMPT": "force",  # remembered consent is authsite's (oauth.Consent)
+    "OIDC_ISS_ENDPOINT": AUTHSITE_PUBLIC_URL,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
     "PKCE_REQUIRED": True,
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,

@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+# Claims userinfo and ID tokens may carry, by the scope that releases them.
+STANDARD_CLAIMS = (
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "roles",
+)
+SCOPES = {
+    "openid": "Sign you in (your account identifier)",
+    "profile": "Your name and username",
+    "email": "Your e-mail address",
+    "roles": "Your roles",
+}
+
 # RFC 8176 methods that count as a second factor.
 MULTI_FACTOR_METHODS = frozenset({"otp", "hwk", "swk", "mfa", "sms", "fido"})
 

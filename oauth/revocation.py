@@ -77,6 +77,38 @@ def revoke_access_tokens(queryset) -> int:
     return len(rows)
 
 
+def revoke_token(token: str, *, client, hint: str | None = None) -> None:
+    """RFC 7009: revoke ``token`` if it belongs to ``client``; otherwise do nothing, silently.
+
+    Revoking a refresh token also revokes its family's access tokens; revoking an
+    access token also revokes the refresh token bound to it (RFC 7009 §2.1).
+    """
+    import hashlib
+
+    from oauth.models import AccessToken, RefreshToken
+
+    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    lookups = [AccessToken, RefreshToken]
+    if hint == "refresh_token":
+        lookups.reverse()
+    for model in lookups:
+        row = model.objects.filter(token_checksum=checksum, application=client).first()
+        if row is None:
+            continue
+        with transaction.atomic():
+            if model is AccessToken:
+                revoke_access_tokens(AccessToken.objects.filter(pk=row.pk))
+                RefreshToken.objects.filter(access_token=row, revoked__isnull=True).update(
+                    revoked=timezone.now()
+                )
+            elif row.token_family:
+                RefreshToken.revoke_family(row.token_family)
+            else:
+                revoke_access_tokens(AccessToken.objects.filter(pk=row.access_token_id))
+                RefreshToken.objects.filter(pk=row.pk).update(revoked=timezone.now())
+        return
+
+
 def revoke_grant_tokens(*, application, user=None) -> int:
     """Revoke every access and refresh token of a client (optionally for one user)."""
     from oauth.models import AccessToken, RefreshToken
@@ -87,6 +119,31 @@ def revoke_grant_tokens(*, application, user=None) -> int:
     with transaction.atomic():
         count = revoke_access_tokens(AccessToken.objects.filter(**filters))
         RefreshToken.objects.filter(revoked__isnull=True, **filters).update(revoked=timezone.now())
+    return count
+
+
+def revoke_code_tokens(grant_code_hash: str) -> int:
+    """Revoke everything minted from one authorization code (replay, OAuth 2.1 §4.1.3).
+
+    The access tokens bound to the code and every refresh-token family that
+    started from it, with the access tokens those families minted since.
+    """
+    from oauth.models import AccessToken, RefreshToken
+
+    if not grant_code_hash:
+        return 0
+    with transaction.atomic():
+        count = revoke_access_tokens(AccessToken.objects.filter(grant_code_hash=grant_code_hash))
+        families = set(
+            RefreshToken.objects.filter(grant_code_hash=grant_code_hash)
+            .exclude(token_family=None)
+            .values_list("token_family", flat=True)
+        )
+        for family in families:
+            RefreshToken.revoke_family(family)
+        RefreshToken.objects.filter(
+            grant_code_hash=grant_code_hash, revoked__isnull=True
+        ).update(revoked=timezone.now())
     return count
 
 

@@ -2,13 +2,109 @@
 
 from __future__ import annotations
 
-from oauth2_provider.generators import generate_client_secret
+import secrets
+from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from oauth.models import Application
+from oauth.models import AccessToken, Application, RefreshToken
+from oauth.revocation import revoke_access_tokens
 
 DEMO_CLIENT_NAME = "Demo application"
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+def generate_client_secret() -> str:
+    """Return a new client secret: 384 random bits, URL-safe (64 characters).
+
+    oauth.hashers relies on every secret being this random: that is what makes
+    a fast hash of it as safe as a slow one.
+    """
+    return secrets.token_urlsafe(48)
+
+
+@transaction.atomic
+def register_client(
+    *,
+    name: str,
+    public: bool,
+    redirect_uris: Iterable[str] = (),
+    post_logout_redirect_uris: Iterable[str] = (),
+    grant_types: Iterable[str] | None = None,
+    scopes: Iterable[str] = (),
+    first_party: bool = False,
+    owner=None,
+) -> tuple[Application, str | None]:
+    """Register an OAuth client; return it and its secret (``None`` for a public client).
+
+    The server chooses the client id and the secret, never the caller. The
+    secret is stored hashed, so this return value is the only time anyone
+    sees it. Raises ``ValidationError`` keyed by field for anything
+    ``Application.full_clean()`` refuses (redirect URIs, grant types…).
+    The caller must already have checked that the actor may register clients.
+    """
+    grant_types = list(dict.fromkeys(DEFAULT_GRANT_TYPES if grant_types is None else grant_types))
+    redirect_uris, post_logout_redirect_uris = list(redirect_uris), list(post_logout_redirect_uris)
+    errors: dict[str, list[ValidationError]] = {}
+    if not grant_types:
+        errors["grant_types"] = [ValidationError(_("A client needs at least one grant type."))]
+    elif public and "client_credentials" in grant_types:
+        errors["grant_types"] = [
+            ValidationError(
+                _(
+                    "A public client cannot use client_credentials: it has no secret to "
+                    "authenticate with. Register a confidential client instead."
+                )
+            )
+        ]
+    elif "refresh_token" in grant_types and "authorization_code" not in grant_types:
+        errors["grant_types"] = [
+            ValidationError(_("refresh_token is issued only with authorization_code."))
+        ]
+    # The stored lists are space-separated, so a URI containing a space would
+    # silently become two; report it as given instead.
+    for field, uris in (
+        ("redirect_uris", redirect_uris),
+        ("post_logout_redirect_uris", post_logout_redirect_uris),
+    ):
+        for uri in uris:
+            if len(uri.split()) != 1:
+                errors.setdefault(field, []).append(
+                    ValidationError(
+                        _("Redirect URI %(uri)r contains whitespace."), params={"uri": uri}
+                    )
+                )
+    if errors:
+        raise ValidationError(errors)
+
+    secret = None if public else generate_client_secret()
+    app = Application(
+        name=name,
+        user=owner,
+        client_type=Application.CLIENT_PUBLIC if public else Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=(
+            Application.GRANT_AUTHORIZATION_CODE
+            if "authorization_code" in grant_types
+            else Application.GRANT_CLIENT_CREDENTIALS
+        ),
+        grant_types=" ".join(grant_types),
+        token_endpoint_auth_method=Application.AUTH_NONE if public else "",
+        # A public client has no secret. Its column still gets a random value,
+        # hashed and told to no one (as DOT's own registration does), so no
+        # secret, not even an empty one, ever matches it.
+        client_secret=secret or generate_client_secret(),
+        hash_client_secret=True,
+        redirect_uris=" ".join(redirect_uris),
+        post_logout_redirect_uris=" ".join(post_logout_redirect_uris),
+        allowed_scopes=" ".join(scopes),
+        first_party=first_party,
+    )
+    app.full_clean()
+    app.save()
+    return app, secret
 
 
 @transaction.atomic
@@ -20,20 +116,33 @@ def ensure_demo_client(*, redirect_uris: list[str], owner=None) -> tuple[Applica
     existing = Application.objects.filter(name=DEMO_CLIENT_NAME).first()
     if existing is not None:
         return existing, None
-    secret = generate_client_secret()
-    app = Application(
-        name=DEMO_CLIENT_NAME,
-        user=owner,
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        client_secret=secret,
-        hash_client_secret=True,
-        redirect_uris=" ".join(redirect_uris),
-        homepage_url="",
+    return register_client(
+        name=DEMO_CLIENT_NAME, public=False, redirect_uris=redirect_uris, owner=owner
     )
-    app.full_clean(exclude=["user"])
-    app.save()
-    return app, secret
+
+
+def revoke_tokens(*, user=None, application=None) -> int:
+    """Revoke every live access and refresh token of ``user`` and/or ``application``.
+
+    Access tokens are marked revoked and their jti deny-listed after commit
+    (``oauth.revocation``); rows are kept as the record. Returns how many
+    access tokens were revoked. The caller must already have checked that
+    the actor may do this.
+    """
+    if user is None and application is None:
+        raise ValueError("revoke_tokens needs a user, an application or both.")
+    filters = {}
+    if user is not None:
+        filters["user"] = user
+    if application is not None:
+        filters["application"] = application
+    now = timezone.now()
+    with transaction.atomic():
+        count = revoke_access_tokens(AccessToken.objects.filter(expires__gt=now, **filters))
+        RefreshToken.objects.filter(revoked__isnull=True, **filters).update(
+            revoked=now, updated=now
+        )
+    return count
 
 
 def clear_expired_tokens() -> None:

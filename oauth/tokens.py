@@ -74,11 +74,10 @@ def mint_access_token(request, refresh_token: bool = False) -> str:
         "exp": now + lifetime,
     }
     if user is not None:
-        auth_time = getattr(request, "authsite_auth_time", None)
-        if auth_time is None and user.last_login is not None:
-            auth_time = int(user.last_login.timestamp())
-        if auth_time is not None:
-            body["auth_time"] = int(auth_time)
+        grant = getattr(request, "authsite_grant", None)
+        signed_in = grant.auth_time if grant is not None and grant.auth_time else user.last_login
+        if signed_in is not None:
+            body["auth_time"] = int(signed_in.timestamp())
     request.authsite_access_jti = jti
     return sign(body, typ="at+jwt")
 
@@ -86,13 +85,3 @@ def mint_access_token(request, refresh_token: bool = False) -> str:
 def checksum(token: str) -> str:
     """SHA-256 hex of a token, as DOT stores it (RFC 9700 §4 token storage)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def code_binding(code: str, code_challenge: str) -> str:
-    """Bind tokens to the code and PKCE challenge they were minted from.
-
-    On a replayed code the challenge is recomputed from the presented
-    verifier: only someone holding both the code and the right verifier can
-    trigger revocation of what the code minted (OAuth 2.1 §7.5.2).
-    """
-    return hashlib.sha256(f"{code}:{code_challenge}".encode()).hexdigest()

@@ -1,9 +1,273 @@
-"""authsite's one customisation point of django-oauth-toolkit's protocol engine."""
+"""authsite's one customisation point of django-oauth-toolkit's protocol engine.
+
+Each override calls ``super()`` where DOT's behaviour is kept and delegates
+the substance to plain modules (client_auth, tokens, claims, revocation) that
+native handlers can call too.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from django.utils import timezone
+
+from authsite.conf import authsite_settings
+from oauth import claims, client_auth, keys, revocation, tokens
+from oauth.errors import OAuthError
+from oauth.models import AccessToken, Grant, IDToken, RefreshToken
+
+logger = logging.getLogger(__name__)
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 class AuthsiteOAuth2Validator(OAuth2Validator):
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "roles": "roles"}
+
+    # --- clients -------------------------------------------------------------
+    def authenticate_client(self, request, *args, **kwargs):
+        """client_secret_basic, client_secret_post and private_key_jwt (oauth/client_auth.py)."""
+        try:
+            application = client_auth.authenticate(
+                client_auth.ClientRequest.from_oauthlib(request), require_confidential=True
+            )
+        except OAuthError as exc:
+            if exc.error == "invalid_request":
+                raise errors.InvalidRequestError(
+                    description=exc.description, request=request
+                ) from None
+            return False
+        request.client = application
+        request.client_id = application.client_id
+        return True
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        """Known scopes only, and only those the client may ask for (ASVS 10.4.11)."""
+        if not super().validate_scopes(client_id, scopes, client, request, *args, **kwargs):
+            return False
+        allowed = set(client.allowed_scopes.split())
+        return not allowed or set(scopes) <= allowed
+
+    # --- authorization codes ---------------------------------------------------
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        signed_in = getattr(request, "authsite_sign_in", None) or {}
+        if signed_in:
+            auth_time = signed_in.get("auth_time")
+            Grant.objects.filter(code=code["code"], application=request.client).update(
+                sid=signed_in.get("sid", ""),
+                amr=" ".join(signed_in.get("amr") or []),
+                auth_time=datetime.fromtimestamp(auth_time, tz=UTC) if auth_time else None,
+            )
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        """Redeem a code exactly once; a verified replay revokes what it minted.
+
+        The code is claimed here with one conditional UPDATE, so of parallel
+        redemptions exactly one wins (OAuth 2.1 §4.1.3). A replay revokes the
+        tokens only when the caller also proves possession of the PKCE
+        verifier (the client is already authenticated at this point), so
+        garbage cannot be used to revoke someone's tokens (OAuth 2.1 §7.5.2).
+        """
+        grant = Grant.objects.filter(code=code, application=client).first()
+        if grant is None:
+            return False
+        if grant.redeemed is not None:
+            verifier = getattr(request, "code_verifier", None) or ""
+            if grant.code_challenge and verifier and s256(verifier) == grant.code_challenge:
+                revoked = revocation.revoke_code_tokens(code_hash(code))
+                logger.warning(
+                    "authorization code replayed by client %s: %d token(s) revoked",
+                    client.client_id,
+                    revoked,
+                )
+            return False
+        if grant.is_expired():
+            return False
+        claimed = Grant.objects.filter(pk=grant.pk, redeemed__isnull=True).update(
+            redeemed=timezone.now()
+        )
+        if not claimed:
+            return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
+        request.authsite_grant = grant
+        return True
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        """Nothing to do: validate_code claimed the code; the row stays until it expires."""
+
+    # --- access and refresh tokens -------------------------------------------
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        refresh = token.get("refresh_token")
+        if request.grant_type == "authorization_code":
+            bound = code_hash(request.code)
+            AccessToken.objects.filter(
+                token_checksum=tokens.checksum(token["access_token"])
+            ).update(grant_code_hash=bound)
+            if refresh:
+                RefreshToken.objects.filter(token_checksum=tokens.checksum(refresh)).update(
+                    grant_code_hash=bound, family_started=timezone.now()
+                )
+        elif request.grant_type == "refresh_token" and refresh:
+            previous = getattr(request, "authsite_family", None) or {}
+            RefreshToken.objects.filter(token_checksum=tokens.checksum(refresh)).update(
+                grant_code_hash=previous.get("grant_code_hash", ""),
+                family_started=previous.get("family_started") or timezone.now(),
+            )
+        return result
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        """DOT's checks (rotation, reuse → family revoked) plus idle and absolute lifetimes."""
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if not valid:
+            rt = RefreshToken.objects.filter(
+                token_checksum=tokens.checksum(refresh_token), revoked__isnull=False
+            ).first()
+            if rt is not None and rt.token_family:
+                logger.warning(
+                    "refresh token reuse detected for client %s: token family revoked",
+                    rt.application.client_id if rt.application_id else "-",
+                )
+            return False
+        rt = request.refresh_token_instance
+        if rt.user is not None and not rt.user.is_active:
+            return False
+        now = timezone.now()
+        idle, absolute = refresh_token_lifetimes(rt.application)
+        started = rt.family_started or rt.created
+        if rt.created + idle <= now or started + absolute <= now:
+            return False
+        request.authsite_family = {
+            "family_started": started,
+            "grant_code_hash": rt.grant_code_hash,
+        }
+        return True
+
+    def validate_bearer_token(self, token, scopes, request):
+        """A JWT access token: signature, expiry, deny list, then the tracked row."""
+        access_token = load_access_token(token)
+        if access_token is None or not access_token.is_valid(scopes):
+            self._set_oauth2_error_on_request(request, access_token, scopes)
+            if access_token is not None and access_token.revoked is not None:
+                request.oauth2_error = {
+                    "error": "invalid_token",
+                    "error_description": "The access token was revoked.",
+                }
+            return False
+        if access_token.user is not None and not access_token.user.is_active:
+            request.oauth2_error = {"error": "invalid_token"}
+            return False
+        request.client = access_token.application
+        request.user = access_token.user
+        request.scopes = list(access_token.scopes)
+        request.access_token = access_token
+        return True
+
+    # --- OpenID Connect --------------------------------------------------------
+    def get_claim_dict(self, request):
+        user = request.user
+        return {"sub": claims.subject(user), **claims.for_user(user)}
+
+    def get_discovery_claims(self, request):
+        return ["sub", *claims.STANDARD_CLAIMS]
+
+    def get_id_token_dictionary(self, token, token_handler, request):
+        id_claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        lifetime = authsite_settings.ID_TOKEN_LIFETIME_SECONDS
+        expiration_time = timezone.now() + timedelta(seconds=lifetime)
+        id_claims["exp"] = int(expiration_time.timestamp())
+        id_claims["iss"] = tokens.issuer()
+        grant = getattr(request, "authsite_grant", None)
+        methods = grant.amr.split() if grant is not None and grant.amr else ["pwd"]
+        id_claims.update(claims.authentication_context(methods))
+        if grant is not None and grant.auth_time is not None:
+            id_claims["auth_time"] = int(grant.auth_time.timestamp())
+        if grant is not None and grant.sid:
+            id_claims["sid"] = grant.sid
+        return id_claims, expiration_time
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        """Sign with the active key for the client's algorithm; the header names its kid."""
+        id_claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**id_claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        id_token["jti"] = str(uuid.uuid4())
+        signed = tokens.sign(id_token, typ="JWT", algorithm=request.client.algorithm)
+        record = IDToken.objects.create(
+            user=request.user,
+            scope=request.scope or " ".join(request.scopes),
+            expires=expiration_time,
+            jti=id_token["jti"],
+            application=request.client,
+        )
+        request.access_token = record
+        request.id_token = record
+        return signed
+
+    def validate_id_token(self, token, scopes, request):
+        try:
+            id_claims = keys.verify_jwt(token, verify_exp=False)
+        except keys.InvalidJWT:
+            return False
+        record = IDToken.objects.filter(jti=id_claims.get("jti")).first()
+        if record is None or not record.allow_scopes(scopes):
+            return False
+        request.client = record.application
+        request.user = record.user
+        request.scopes = scopes
+        request.access_token = record
+        return True
+
+    def get_oidc_issuer_endpoint(self, request):
+        return tokens.issuer()
+
+
+def refresh_token_lifetimes(application) -> tuple[timedelta, timedelta]:
+    """(idle, absolute) lifetime of the client's refresh tokens, else the server defaults."""
+    idle = (
+        application.refresh_token_idle_lifetime_seconds
+        or authsite_settings.REFRESH_TOKEN_IDLE_LIFETIME_SECONDS
+    )
+    absolute = (
+        application.refresh_token_absolute_lifetime_seconds
+        or authsite_settings.REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS
+    )
+    return timedelta(seconds=idle), timedelta(seconds=absolute)
+
+
+def load_access_token(token: str) -> AccessToken | None:
+    """The tracked row of a valid JWT access token minted here, or None.
+
+    The signature and ``exp`` are checked first (no database), then the deny
+    list (Redis), then the row, which also knows revocations when Redis is down.
+    """
+    try:
+        token_claims = keys.verify_jwt(token, expected_typ="at+jwt")
+        jti = uuid.UUID(str(token_claims["jti"]))
+    except (keys.InvalidJWT, KeyError, ValueError):
+        return None
+    if revocation.is_denied(jti):
+        return None
+    return AccessToken.objects.select_related("application", "user").filter(jti=jti).first()

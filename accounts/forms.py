@@ -1,0 +1,68 @@
+"""Account forms: input shape and the messages people see."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
+
+# Long enough for any passphrase or password manager; short enough that an
+# attacker cannot make every request hash megabytes (Argon2 reads all of it).
+PASSWORD_MAX_LENGTH = 4096
+
+# The id of the element holding the form-wide error, so inputs can point at it.
+FORM_ERROR_ID = "form-error"
+
+
+class LoginForm(forms.Form):
+    """Sign in by username or e-mail and password.
+
+    Every failure (unknown account, wrong password, inactive account) gives the
+    same message, so the page never tells anyone which accounts exist.
+    """
+
+    username = forms.CharField(
+        label=_("Username or e-mail"),
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    error_messages = {
+        "invalid_login": _("The username/e-mail or password is incorrect."),
+    }
+
+    def __init__(self, request=None, *args, **kwargs) -> None:
+        self.request = request
+        self.user_cache = None
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username and password:
+            self.user_cache = authenticate(self.request, username=username, password=password)
+            if self.user_cache is None:
+                self.describe_inputs_by_form_error()
+                raise forms.ValidationError(
+                    self.error_messages["invalid_login"], code="invalid_login"
+                )
+        return self.cleaned_data
+
+    def describe_inputs_by_form_error(self) -> None:
+        """Point both inputs at the form-wide error, for screen readers."""
+        for name in ("username", "password"):
+            self.fields[name].widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": FORM_ERROR_ID}
+            )
+
+    def get_user(self):
+        return self.user_cache

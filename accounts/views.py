@@ -1,0 +1,62 @@
+"""Hosted account pages: sign in and sign out."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.http import HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.forms import FORM_ERROR_ID, LoginForm
+from accounts.services import get_safe_next_url
+
+
+def next_url(request) -> str | None:
+    """The ``next`` the request carries (form field first), when it is safe to follow."""
+    value = request.POST.get("next") or request.GET.get("next")
+    return get_safe_next_url(value, host=request.get_host(), require_https=request.is_secure())
+
+
+@method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
+class LoginView(View):
+    """The sign-in page that OAuth authorization sends anonymous users to (``LOGIN_URL``)."""
+
+    template_name = "accounts/login.html"
+
+    def get(self, request):
+        target = next_url(request)
+        if request.user.is_authenticated and target:
+            return HttpResponseRedirect(target)
+        return self.render_form(request, LoginForm(request), target)
+
+    def post(self, request):
+        target = next_url(request)
+        form = LoginForm(request, data=request.POST)
+        if not form.is_valid():
+            return self.render_form(request, form, target)
+        # login() rotates the session key, so a planted session id is useless.
+        login(request, form.get_user())
+        return HttpResponseRedirect(target or resolve_url(settings.LOGIN_REDIRECT_URL))
+
+    def render_form(self, request, form, target):
+        context = {"form": form, "next_url": target or "", "form_error_id": FORM_ERROR_ID}
+        return render(request, self.template_name, context)
+
+
+@method_decorator(never_cache, name="dispatch")
+class LogoutView(View):
+    """Sign out on POST only: a GET (a link, a prefetch, an <img>) must not end a session."""
+
+    template_name = "accounts/logout.html"
+
+    def get(self, request):
+        return render(request, self.template_name, {"next_url": next_url(request) or ""})
+
+    def post(self, request):
+        target = next_url(request)
+        logout(request)
+        return HttpResponseRedirect(target or resolve_url(settings.LOGIN_URL))

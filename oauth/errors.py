@@ -1,0 +1,58 @@
+"""OAuth errors as the RFCs spell them, and the one place they become HTTP responses."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+
+# Longest value accepted in any form parameter (client assertions are the longest).
+MAX_PARAMETER_LENGTH = 8192
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error: ``error`` is the RFC code, ``status`` the HTTP status."""
+
+    def __init__(self, error: str, description: str, *, status: int = 400):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def error_response(exc: OAuthError) -> JsonResponse:
+    """JSON error body; a 401 names the scheme the client should use (RFC 6749 §5.2)."""
+    response = JsonResponse(
+        {"error": exc.error, "error_description": exc.description}, status=exc.status
+    )
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="authsite", error="invalid_client"'
+    no_store(response)
+    return response
+
+
+def no_store(response):
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def check_form_post(request) -> None:
+    """Reject what oauthlib would silently accept (RFC 6749 §3.1, §3.2).
+
+    A repeated parameter, a body that is not form-encoded, or an oversized
+    value is an ``invalid_request``; DOT would keep the last value of a
+    repeated parameter.
+    """
+    content_type = request.content_type or ""
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(
+            "invalid_request", "The request body must be application/x-www-form-urlencoded."
+        )
+    for source in (request.POST, request.GET):
+        for name, values in source.lists():
+            if len(values) > 1:
+                raise OAuthError("invalid_request", f"The parameter {name!r} is repeated.")
+            if len(name) > 100 or any(len(value) > MAX_PARAMETER_LENGTH for value in values):
+                raise OAuthError("invalid_request", f"The parameter {name[:100]!r} is too long.")
+    for name in request.POST:
+        if name in request.GET:
+            raise OAuthError("invalid_request", f"The parameter {name!r} is repeated.")

@@ -1,0 +1,83 @@
+"""Token introspection (RFC 7662) as a plain function of the presented token."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.utils import timezone
+
+from oauth import tokens
+
+INACTIVE = {"active": False}
+
+
+def introspect(token: str, *, hint: str | None = None) -> dict:
+    """What a resource server may know about ``token``; ``{"active": false}`` and nothing
+    else for anything expired, revoked, unknown or malformed (RFC 7662 §2.2)."""
+    if hint == "refresh_token":
+        return _refresh_token(token) or _access_token(token) or INACTIVE
+    return _access_token(token) or _refresh_token(token) or INACTIVE
+
+
+def _user_fields(user) -> dict:
+    from oauth import claims
+
+    if user is None:
+        return {}
+    return {"sub": claims.subject(user), "username": user.get_username()}
+
+
+def _access_token(token: str) -> dict | None:
+    from oauth.validators import load_access_token
+
+    if token.count(".") != 2:
+        return None
+    row = load_access_token(token)
+    if row is None or not row.is_valid():
+        return None
+    if row.user is not None and not row.user.is_active:
+        return None
+    client_id = row.application.client_id if row.application else None
+    return {
+        "active": True,
+        "token_type": "Bearer",
+        "scope": row.scope,
+        "client_id": client_id,
+        "exp": int(row.expires.timestamp()),
+        "iat": int(row.created.timestamp()),
+        "iss": tokens.issuer(),
+        "jti": str(row.jti),
+        "aud": row.resource or client_id,
+        **({"sub": client_id} if row.user is None else _user_fields(row.user)),
+    }
+
+
+def _refresh_token(token: str) -> dict | None:
+    from oauth.models import RefreshToken
+    from oauth.validators import refresh_token_lifetimes
+
+    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    row = (
+        RefreshToken.objects.select_related("application", "user", "access_token")
+        .filter(token_checksum=checksum, revoked__isnull=True)
+        .first()
+    )
+    if row is None or row.application is None:
+        return None
+    if row.user is not None and not row.user.is_active:
+        return None
+    idle, absolute = refresh_token_lifetimes(row.application)
+    started = row.family_started or row.created
+    expires = min(row.created + idle, started + absolute)
+    if expires <= timezone.now():
+        return None
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "scope": row.access_token.scope if row.access_token else "",
+        "client_id": row.application.client_id,
+        "exp": int(expires.timestamp()),
+        "iat": int(row.created.timestamp()),
+        "iss": tokens.issuer(),
+        **_user_fields(row.user),
+    }

@@ -1,0 +1,256 @@
+"""The endpoints applications talk to.
+
+Thin on purpose: the authorization and token endpoints run django-oauth-toolkit
+with authsite's validator; introspection, revocation, discovery and JWKS call
+plain functions (client_auth, introspection, revocation, discovery, keys) that
+native async handlers can share later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from oauth2_provider.views import AuthorizationView as DOTAuthorizationView
+from oauth2_provider.views import RPInitiatedLogoutView
+from oauth2_provider.views import TokenView as DOTTokenView
+from oauth2_provider.views import UserInfoView as DOTUserInfoView
+
+from django.http import HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.sessions import auth_details, session_id
+from oauth import client_auth, consent, discovery, introspection, keys, revocation, tokens
+from oauth.errors import OAuthError, check_form_post, error_response, no_store
+
+# Parameters of an authorization request that must not repeat (RFC 6749 §3.1).
+AUTHORIZATION_PARAMETERS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+)
+
+
+def with_issuer(url: str) -> str:
+    """Add the RFC 9207 ``iss`` parameter to an authorization response URL."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "iss" for name, _ in query):
+        return url
+    query.append(("iss", tokens.issuer()))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthorizationView(DOTAuthorizationView):
+    """Authorization endpoint with hosted consent, remembered per user, client and scope set."""
+
+    template_name = "oauth/authorize.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        for name in AUTHORIZATION_PARAMETERS:
+            if len(request.GET.getlist(name)) > 1:
+                return self.render_error(
+                    "invalid_request", f"The parameter {name} is repeated.", status=400
+                )
+        return super().dispatch(request, *args, **kwargs)
+
+    def render_error(self, error: str, description: str, *, status: int):
+        response = self.response_class(
+            request=self.request,
+            template=[self.template_name],
+            context={"error": {"error": error, "description": description}},
+            status=status,
+        )
+        return response
+
+    def redirect(self, redirect_to, application):
+        return super().redirect(with_issuer(redirect_to), application)
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        auth_time, amr = auth_details(request.session)
+        credentials = {
+            **credentials,
+            "authsite_sign_in": {
+                "sid": session_id(request.session),
+                "amr": amr,
+                "auth_time": auth_time,
+            },
+        }
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+    def render_to_response(self, context, **response_kwargs):
+        """Skip the consent page for first-party clients and for consent already given."""
+        application = context.get("application")
+        form = context.get("form")
+        if (
+            self.request.method == "GET"
+            and application is not None
+            and form is not None
+            and "error" not in context
+        ):
+            scopes = context.get("scopes") or []
+            if consent.is_remembered(self.request.user, application, scopes):
+                form = self.get_form_class()(
+                    data={**form.initial, "allow": True, "scope": " ".join(scopes)}
+                )
+                if form.is_valid():
+                    return self.form_valid(form)
+        return super().render_to_response(context, **response_kwargs)
+
+    def form_valid(self, form):
+        if form.cleaned_data.get("allow"):
+            application = client_auth.load_client(form.cleaned_data.get("client_id"))
+            if application is not None and not application.first_party:
+                consent.remember(
+                    self.request.user, application, form.cleaned_data.get("scope", "").split()
+                )
+        return super().form_valid(form)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class TokenView(DOTTokenView):
+    """Token endpoint: RFC 6749 §5.2 errors as JSON, never a 500, never an HTML page."""
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request, *args, **kwargs):
+        try:
+            check_form_post(request)
+            client_auth.presented_credentials(client_auth.ClientRequest.from_django(request))
+            if not request.POST.get("grant_type"):
+                raise OAuthError("invalid_request", "The grant_type parameter is missing.")
+        except OAuthError as exc:
+            return error_response(exc)
+        response = super().post(request, *args, **kwargs)
+        return normalise_token_response(response)
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        response = super().http_method_not_allowed(request, *args, **kwargs)
+        response["Content-Type"] = "application/json"
+        response.content = json.dumps(
+            {"error": "invalid_request", "error_description": "Use POST."}
+        ).encode()
+        return response
+
+
+def normalise_token_response(response):
+    """Make every answer JSON with no-store; a 401 says how to authenticate."""
+    no_store(response)
+    if response.status_code >= 400:
+        try:
+            body = json.loads(response.content or b"{}")
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict) or "error" not in body:
+            body = {"error": "invalid_request", "error_description": "The request is invalid."}
+        if response.status_code == 401 or body.get("error") == "invalid_client":
+            response.status_code = 401
+            response["WWW-Authenticate"] = 'Basic realm="authsite", error="invalid_client"'
+        response.content = json.dumps(body).encode()
+        response["Content-Type"] = "application/json"
+    return response
+
+
+def _client_endpoint(handler):
+    """Shared shape of introspection and revocation: form POST, client auth, JSON."""
+
+    @csrf_exempt
+    @require_POST
+    def view(request):
+        try:
+            check_form_post(request)
+            client = client_auth.authenticate(client_auth.ClientRequest.from_django(request))
+            token = request.POST.get("token")
+            if not token:
+                raise OAuthError("invalid_request", "The token parameter is missing.")
+            return no_store(handler(request, client, token))
+        except OAuthError as exc:
+            return error_response(exc)
+
+    view.__name__ = handler.__name__
+    view.__doc__ = handler.__doc__
+    return view
+
+
+@_client_endpoint
+def introspect(request, client, token):
+    """RFC 7662: any authenticated confidential client may ask about any token."""
+    if client.client_type != client.CLIENT_CONFIDENTIAL:
+        raise OAuthError("invalid_client", "Only confidential clients may introspect.", status=401)
+    return JsonResponse(introspection.introspect(token, hint=request.POST.get("token_type_hint")))
+
+
+@_client_endpoint
+def revoke(request, client, token):
+    """RFC 7009: revoke a token of the calling client; unknown tokens still answer 200."""
+    revocation.revoke_token(token, client=client, hint=request.POST.get("token_type_hint"))
+    return HttpResponse(status=200)
+
+
+@method_decorator(never_cache, name="dispatch")
+class UserInfoView(DOTUserInfoView):
+    """OIDC userinfo (GET and POST with a Bearer token); errors per RFC 6750 §3."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if "access_token" in request.GET:
+            return bearer_error(
+                400, "invalid_request", "Send the access token in the Authorization header."
+            )
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code == 401 and "Bearer" not in response.get("WWW-Authenticate", ""):
+            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
+        return response
+
+
+def bearer_error(status: int, error: str, description: str) -> HttpResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["WWW-Authenticate"] = f'Bearer realm="authsite", error="{error}"'
+    return response
+
+
+def _cacheable_json(request, document: dict, *, max_age: int):
+    body = json.dumps(document, sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = f"public, max-age={max_age}"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def openid_configuration(request):
+    """OpenID Connect Discovery 1.0 §4."""
+    return _cacheable_json(request, discovery.openid_configuration(), max_age=3600)
+
+
+@require_GET
+def authorization_server_metadata(request):
+    """RFC 8414 §3."""
+    return _cacheable_json(request, discovery.authorization_server_metadata(), max_age=3600)
+
+
+@require_GET
+def jwks(request):
+    """Every key that may have signed a live token, and the next one (RFC 7517)."""
+    return _cacheable_json(request, keys.public_jwks(), max_age=300)
+
+
+class EndSessionView(RPInitiatedLogoutView):
+    """RP-initiated logout (OIDC RP-Initiated Logout 1.0) with authsite's templates."""
+
+    template_name = "oauth/logout_confirm.html"

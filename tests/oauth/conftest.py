@@ -1,0 +1,127 @@
+"""An in-process HTTP client against the real WSGI application, and registered clients."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from authsite.conf import authsite_settings
+
+REDIRECT_URI = "https://rp.test/cb"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+@pytest.fixture
+def http(db, settings):
+    """A browser-like client: cookies, no redirects followed, the real middleware stack."""
+    from django.core.wsgi import get_wsgi_application
+
+    settings.ALLOWED_HOSTS = [urlsplit(authsite_settings.PUBLIC_URL).hostname, "testserver"]
+
+    from django.core import signals
+    from django.db import close_old_connections
+
+    # As Django's test client does: the test's transaction must outlive each request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    transport = httpx.WSGITransport(app=get_wsgi_application())
+    try:
+        with httpx.Client(transport=transport, base_url=authsite_settings.PUBLIC_URL) as client:
+            yield client
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def sign_in(http, username: str, password: str) -> None:
+    page = http.get("/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = http.post(
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code in (302, 303), response.text
+
+
+@pytest.fixture
+def signed_in(http, user, password):
+    sign_in(http, user.username, password)
+    return http
+
+
+def make_client(**kwargs):
+    from oauth.services import register_client
+
+    defaults = {"name": "RP", "public": False, "redirect_uris": [REDIRECT_URI]}
+    return register_client(**{**defaults, **kwargs})
+
+
+@pytest.fixture
+def confidential(db):
+    app, secret = make_client(name="Confidential RP", scopes=["openid", "profile", "email"])
+    return app, secret
+
+
+@pytest.fixture
+def first_party(db):
+    return make_client(name="First-party RP", first_party=True)
+
+
+@pytest.fixture
+def public_client(db):
+    app, _ = make_client(name="Public RP", public=True)
+    return app
+
+
+@pytest.fixture
+def service_client(db):
+    return make_client(name="Service", grant_types=["client_credentials"], redirect_uris=[])
+
+
+def authorize(http, client_id, *, challenge=None, scope="openid profile email", **extra):
+    params = {
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": scope,
+        "state": "s-123",
+        "nonce": "n-456",
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    if challenge is not None:
+        params["code_challenge"] = challenge
+    return http.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
+
+
+def approve(http, response):
+    """Submit the consent form shown in ``response`` with the allow button."""
+    html = response.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    import html as html_lib
+
+    fields = {k: html_lib.unescape(v) for k, v in fields.items()}
+    fields["allow"] = "Authorize"
+    return http.post("/oauth/authorize", data=fields)
+
+
+def code_from(response) -> str:
+    assert response.status_code == 302, response.text[:500]
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert "error" not in query, query
+    return query["code"][0]
+
+
+def redirect_query(response) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
