@@ -16,6 +16,8 @@ import pytest
 
 from django.conf import settings
 
+pytest_plugins = ["tests.support.oauth"]
+
 IN_CI = bool(os.environ.get("CI"))
 
 

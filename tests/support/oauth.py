@@ -1,4 +1,4 @@
-"""An in-process HTTP client against the real WSGI application, and registered clients."""
+"""OAuth test kit: an in-process HTTP client on the real WSGI app, registered clients, PKCE."""
 
 from __future__ import annotations
 
