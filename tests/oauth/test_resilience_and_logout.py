@@ -1,0 +1,140 @@
+"""Redis is an accelerator, PostgreSQL the truth; RP-initiated logout; the RFC 9700 deploy check."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.support.oauth import REDIRECT_URI, authorize, code_from, make_client, pkce_pair
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
+
+
+def code_flow(http, app, secret) -> dict:
+    verifier, challenge = pkce_pair()
+    code = code_from(authorize(http, app.client_id, challenge=challenge, scope="openid"))
+    response = http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=(app.client_id, secret),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.redis
+def test_revocation_holds_when_redis_is_down_and_after_it_returns(signed_in, first_party, settings):
+    """A revoked token is never accepted: the database answers when the deny list cannot."""
+    app, secret = first_party
+    tokens = code_flow(signed_in, app, secret)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    redis_caches = settings.CACHES
+
+    settings.CACHES = UNREACHABLE_REDIS
+    assert signed_in.get("/oauth/userinfo", headers=bearer).status_code == 200
+    revoked = signed_in.post(
+        "/oauth/revoke", data={"token": tokens["access_token"]}, auth=(app.client_id, secret)
+    )
+    assert revoked.status_code == 200
+    introspection = signed_in.post(
+        "/oauth/introspect", data={"token": tokens["access_token"]}, auth=(app.client_id, secret)
+    )
+    assert introspection.status_code == 200 and introspection.json() == {"active": False}
+    assert signed_in.get("/oauth/userinfo", headers=bearer).status_code == 401
+
+    settings.CACHES = redis_caches
+    introspection = signed_in.post(
+        "/oauth/introspect", data={"token": tokens["access_token"]}, auth=(app.client_id, secret)
+    )
+    assert introspection.json() == {"active": False}
+    assert signed_in.get("/oauth/userinfo", headers=bearer).status_code == 401
+
+
+@pytest.mark.redis
+def test_revocation_reaches_the_shared_deny_list(
+    signed_in, first_party, django_capture_on_commit_callbacks
+):
+    """The jti goes on the Redis deny list every instance reads, until the token's exp."""
+    from django.core.cache import cache
+
+    from oauth.models import AccessToken
+    from oauth.revocation import DENY_LIST_PREFIX
+
+    app, secret = first_party
+    tokens = code_flow(signed_in, app, secret)
+    row = AccessToken.objects.get(token_checksum__isnull=False, application=app)
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_in.post(
+            "/oauth/revoke", data={"token": tokens["access_token"]}, auth=(app.client_id, secret)
+        )
+    key = f"{DENY_LIST_PREFIX}{row.jti}"
+    assert cache.get(key) == 1
+    ttl = cache.ttl(key)
+    assert 0 < ttl <= 600 + 60
+
+
+def test_rp_initiated_logout_with_id_token_hint(signed_in):
+    """OIDC RP-Initiated Logout 1.0 §2-3: validated post_logout_redirect_uri, state echoed."""
+    app, secret = make_client(
+        name="Logout RP",
+        first_party=True,
+        post_logout_redirect_uris=["https://rp.test/logged-out"],
+    )
+    tokens = code_flow(signed_in, app, secret)
+    response = signed_in.get(
+        "/oauth/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.test/logged-out",
+            "state": "bye-1",
+        },
+    )
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    assert location.netloc == "rp.test" and location.path == "/logged-out"
+    assert parse_qs(location.query)["state"] == ["bye-1"]
+    # The session is over: authorizing again sends the browser to the login page.
+    verifier, challenge = pkce_pair()
+    again = authorize(signed_in, app.client_id, challenge=challenge)
+    assert again.status_code == 302
+    assert again.headers["location"].startswith("/accounts/login/")
+
+
+def test_rp_initiated_logout_never_redirects_to_an_unregistered_uri(signed_in):
+    app, secret = make_client(
+        name="Logout RP", first_party=True, post_logout_redirect_uris=["https://rp.test/bye"]
+    )
+    tokens = code_flow(signed_in, app, secret)
+    response = signed_in.get(
+        "/oauth/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://evil.test/bye",
+        },
+    )
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_deploy_check_fails_when_an_rfc9700_switch_is_turned_off(settings):
+    from authsite.checks import check_oauth_security_posture
+
+    assert check_oauth_security_posture(None) == []
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "REFRESH_TOKEN_REUSE_PROTECTION": False}
+    errors = check_oauth_security_posture(None)
+    assert [e.id for e in errors] == ["authsite.E005"]
+    assert "REFRESH_TOKEN_REUSE_PROTECTION" in errors[0].msg
