@@ -117,3 +117,20 @@ def check_oauth_security_posture(app_configs, **kwargs):
         for name in REQUIRED_OAUTH2_SETTINGS
         if configured.get(name) is not True
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_key_encryption_secret(app_configs, **kwargs):
+    """authsite.W003: signing keys at rest are encrypted with a dedicated, strong secret."""
+    secret = getattr(settings, "AUTHSITE_KEY_ENCRYPTION_SECRET", "")
+    if len(secret) >= 32 and "change-me" not in secret:
+        return []
+    return [
+        Warning(
+            "AUTHSITE_KEY_ENCRYPTION_SECRET is not set to a strong value: signing keys are "
+            "encrypted with a key derived from SECRET_KEY instead.",
+            hint="Set it (32+ random characters), identical on every instance, so rotating "
+            "SECRET_KEY or a mismatched instance does not discard the signing keys.",
+            id="authsite.W003",
+        )
+    ]

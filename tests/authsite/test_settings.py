@@ -69,11 +69,27 @@ def test_documented_production_configuration_passes_check_deploy(tmp_path):
     assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr, "the placeholder is refused"
 
     configured = tmp_path / "authsite.env"
-    configured.write_text(example.replace("SECRET_KEY=change-me", f"SECRET_KEY={STRONG_KEY}"))
+    configured.write_text(
+        example.replace("SECRET_KEY=change-me\n", f"SECRET_KEY={STRONG_KEY}\n").replace(
+            "AUTHSITE_KEY_ENCRYPTION_SECRET=change-me-to-another-random-value",
+            f"AUTHSITE_KEY_ENCRYPTION_SECRET={STRONG_KEY[::-1]}",
+        )
+    )
     env = base_env(tmp_path, AUTHSITE_ENV_FILE=str(configured))
     result = manage(env, "check", "--deploy", "--fail-level", "WARNING", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_placeholder_key_encryption_secret_is_reported_by_check_deploy(tmp_path):
+    """authsite.W003 names the variable while it is missing or a placeholder."""
+    example = (REPO / "deploy" / "authsite.env.example").read_text()
+    configured = tmp_path / "authsite.env"
+    configured.write_text(example.replace("SECRET_KEY=change-me\n", f"SECRET_KEY={STRONG_KEY}\n"))
+    env = base_env(tmp_path, AUTHSITE_ENV_FILE=str(configured))
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING", timeout=60)
+    assert result.returncode != 0
+    assert "authsite.W003" in result.stdout + result.stderr
 
 
 def settings_seen_with(tmp_path, **env) -> dict:
