@@ -141,9 +141,9 @@ def revoke_code_tokens(grant_code_hash: str) -> int:
         )
         for family in families:
             RefreshToken.revoke_family(family)
-        RefreshToken.objects.filter(
-            grant_code_hash=grant_code_hash, revoked__isnull=True
-        ).update(revoked=timezone.now())
+        RefreshToken.objects.filter(grant_code_hash=grant_code_hash, revoked__isnull=True).update(
+            revoked=timezone.now()
+        )
     return count
 
 

@@ -63,6 +63,16 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         allowed = set(client.allowed_scopes.split())
         return not allowed or set(scopes) <= allowed
 
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        """Only the code flow exists here (RFC 9700 §2.1.2): any other response type is
+        ``unsupported_response_type``, not DOT's ``unauthorized_client``, so clients can tell
+        a server limit from a registration problem (RFC 6749 §4.1.2.1)."""
+        if response_type != "code":
+            raise errors.UnsupportedResponseTypeError(request=request)
+        return super().validate_response_type(
+            client_id, response_type, client, request, *args, **kwargs
+        )
+
     # --- authorization codes ---------------------------------------------------
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
         super().save_authorization_code(client_id, code, request, *args, **kwargs)
@@ -111,6 +121,18 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         if grant.claims:
             request.claims = json.loads(grant.claims)
         request.authsite_grant = grant
+        return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        """A code sent with another redirect_uri is ``invalid_grant`` (RFC 6749 §5.2), not
+        oauthlib's ``invalid_request``: the request is well formed, the grant does not fit it."""
+        if not super().confirm_redirect_uri(
+            client_id, code, redirect_uri, client, request, *args, **kwargs
+        ):
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the authorization request.",
+                request=request,
+            )
         return True
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
@@ -188,6 +210,13 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
     def get_claim_dict(self, request):
         user = request.user
         return {"sub": claims.subject(user), **claims.for_user(user)}
+
+    def get_userinfo_claims(self, request):
+        """A token without a user (client_credentials, even with ``openid``) has no one to
+        describe: ``insufficient_scope`` (RFC 6750 §3.1), not a crash."""
+        if request.user is None:
+            raise errors.InsufficientScopeError(request=request)
+        return super().get_userinfo_claims(request)
 
     def get_discovery_claims(self, request):
         return ["sub", *claims.STANDARD_CLAIMS]

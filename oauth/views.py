@@ -17,7 +17,7 @@ from oauth2_provider.views import RPInitiatedLogoutView
 from oauth2_provider.views import TokenView as DOTTokenView
 from oauth2_provider.views import UserInfoView as DOTUserInfoView
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -51,6 +51,17 @@ def with_issuer(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def drop_empty_parameters(request) -> None:
+    """An empty parameter counts as omitted (OAuth 2.1 §3.1), so ``code_challenge=`` is a
+    missing challenge and ``scope=`` the default scopes. oauthlib reads the raw query string,
+    hence the rewrite of ``QUERY_STRING`` rather than of ``request.GET``."""
+    query = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
+    kept = [(name, value) for name, value in query if value]
+    if len(kept) != len(query):
+        request.META["QUERY_STRING"] = urlencode(kept)
+        request.GET = QueryDict(request.META["QUERY_STRING"])
+
+
 @method_decorator(never_cache, name="dispatch")
 class AuthorizationView(DOTAuthorizationView):
     """Authorization endpoint with hosted consent, remembered per user, client and scope set."""
@@ -63,6 +74,7 @@ class AuthorizationView(DOTAuthorizationView):
                 return self.render_error(
                     "invalid_request", f"The parameter {name} is repeated.", status=400
                 )
+        drop_empty_parameters(request)
         return super().dispatch(request, *args, **kwargs)
 
     def render_error(self, error: str, description: str, *, status: int):
@@ -208,9 +220,30 @@ class UserInfoView(DOTUserInfoView):
                 400, "invalid_request", "Send the access token in the Authorization header."
             )
         response = super().dispatch(request, *args, **kwargs)
-        if response.status_code == 401 and "Bearer" not in response.get("WWW-Authenticate", ""):
+        if response.status_code == 401 and lacks_openid_scope(request):
+            # oauthlib asks for a token valid "for openid" and calls every miss
+            # invalid_token; a live token without the scope is insufficient_scope.
+            return bearer_error(403, "insufficient_scope", "The access token lacks openid.")
+        if response.status_code == 401 and not request.headers.get("Authorization"):
+            # No credentials at all: a challenge with no error code (RFC 6750 §3.1).
+            response = HttpResponse(status=401)
             response["WWW-Authenticate"] = 'Bearer realm="authsite"'
+        elif response.status_code == 401 and "Bearer" not in response.get("WWW-Authenticate", ""):
+            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
+        elif response.status_code == 403 and "WWW-Authenticate" not in response:
+            response["WWW-Authenticate"] = 'Bearer realm="authsite", error="insufficient_scope"'
         return response
+
+
+def lacks_openid_scope(request) -> bool:
+    """Whether the request's Bearer token is live but was not granted ``openid``."""
+    from oauth.validators import load_access_token
+
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    row = load_access_token(token.strip())
+    return row is not None and row.is_valid() and not row.allow_scopes(["openid"])
 
 
 def bearer_error(status: int, error: str, description: str) -> HttpResponse:

@@ -125,3 +125,51 @@ def code_from(response) -> str:
 
 def redirect_query(response) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+
+
+def exchange(http, app, secret, code, verifier, **extra):
+    """Redeem ``code`` at the token endpoint with client_secret_basic (or as a public client)."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    data.update(extra)
+    data = {k: v for k, v in data.items() if v is not None}
+    if secret is None:
+        return http.post("/oauth/token", data={**data, "client_id": app.client_id})
+    return http.post("/oauth/token", data=data, auth=(app.client_id, secret))
+
+
+def code_for(signed_in, app, *, scope="openid profile email", **extra) -> tuple[str, str]:
+    """Run the authorization request (approving consent if asked); return (code, verifier)."""
+    verifier, challenge = pkce_pair()
+    response = authorize(signed_in, app.client_id, challenge=challenge, scope=scope, **extra)
+    if response.status_code == 200:
+        response = approve(signed_in, response)
+    return code_from(response), verifier
+
+
+def tokens_for(signed_in, app, secret, *, scope="openid profile email", **extra) -> dict:
+    """The whole code flow for a signed-in browser; return the token response body."""
+    code, verifier = code_for(signed_in, app, scope=scope, **extra)
+    response = exchange(signed_in, app, secret, code, verifier)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refresh(http, app, secret, refresh_token, **extra):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+    return http.post("/oauth/token", data=data, auth=(app.client_id, secret))
+
+
+def introspect(http, app, secret, token, **extra):
+    return http.post(
+        "/oauth/introspect", data={"token": token, **extra}, auth=(app.client_id, secret)
+    )
+
+
+def revoke(http, app, secret, token, **extra):
+    return http.post("/oauth/revoke", data={"token": token, **extra}, auth=(app.client_id, secret))
+
+
+def userinfo(http, access_token):
+    return http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {access_token}"})
