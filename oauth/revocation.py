@@ -106,6 +106,14 @@ def revoke_token(token: str, *, client, hint: str | None = None) -> None:
             else:
                 revoke_access_tokens(AccessToken.objects.filter(pk=row.access_token_id))
                 RefreshToken.objects.filter(pk=row.pk).update(revoked=timezone.now())
+        from oauth import signals
+
+        signals.token_revoked.send(
+            sender=model,
+            client=client,
+            user=row.user,
+            token_type="access_token" if model is AccessToken else "refresh_token",
+        )
         return
 
 

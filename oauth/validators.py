@@ -20,7 +20,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from django.utils import timezone
 
 from authsite.conf import authsite_settings
-from oauth import claims, client_auth, keys, revocation, tokens
+from oauth import claims, client_auth, keys, revocation, signals, tokens
 from oauth.errors import OAuthError
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
@@ -106,6 +106,9 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
                     client.client_id,
                     revoked,
                 )
+                signals.authorization_code_replayed.send(
+                    sender=type(self), client=client, user=grant.user, revoked=revoked
+                )
             return False
         if grant.is_expired():
             return False
@@ -157,6 +160,13 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
                 grant_code_hash=previous.get("grant_code_hash", ""),
                 family_started=previous.get("family_started") or timezone.now(),
             )
+        signals.token_issued.send(
+            sender=type(self),
+            client=request.client,
+            user=request.user,
+            grant_type=request.grant_type,
+            scopes=list(request.scopes or []),
+        )
         return result
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
@@ -170,6 +180,9 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
                 logger.warning(
                     "refresh token reuse detected for client %s: token family revoked",
                     rt.application.client_id if rt.application_id else "-",
+                )
+                signals.refresh_token_reused.send(
+                    sender=type(self), client=rt.application, user=rt.user
                 )
             return False
         rt = request.refresh_token_instance

@@ -24,7 +24,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_details, session_id
-from oauth import client_auth, consent, discovery, introspection, keys, revocation, tokens
+from oauth import (
+    client_auth,
+    consent,
+    discovery,
+    introspection,
+    keys,
+    revocation,
+    signals,
+    tokens,
+)
 from oauth.errors import OAuthError, check_form_post, error_response, no_store
 
 # Parameters of an authorization request that must not repeat (RFC 6749 §3.1).
@@ -126,6 +135,12 @@ class AuthorizationView(DOTAuthorizationView):
             if application is not None and not application.first_party:
                 consent.remember(
                     self.request.user, application, form.cleaned_data.get("scope", "").split()
+                )
+                signals.consent_granted.send(
+                    sender=type(self),
+                    client=application,
+                    user=self.request.user,
+                    scopes=form.cleaned_data.get("scope", "").split(),
                 )
         return super().form_valid(form)
 
