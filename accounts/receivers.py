@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from accounts.sessions import record_sign_in
+from audit.events import Action, Outcome
+from audit.services import record
+from authsite.logging import printable
 from authsite.metrics import logins_total
 
 
@@ -16,12 +19,35 @@ def count_login_succeeded(sender, request, user, **kwargs):
 
 @receiver(user_logged_in, dispatch_uid="accounts.record_sign_in")
 def remember_how_the_user_signed_in(sender, request, user, **kwargs):
+    methods = ["pwd"]
     if request is not None and hasattr(request, "session"):
         # Multi-factor sign-in (the MFA feature) will record its own methods.
         methods = getattr(request, "authsite_amr", None) or ["pwd"]
         record_sign_in(request.session, methods=methods)
+    record(
+        Action.LOGIN_SUCCEEDED,
+        actor=user,
+        target=user,
+        request=request,
+        details={"methods": methods, "path": request.path if request is not None else ""},
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.count_login_failed")
 def count_login_failed(sender, credentials, request=None, **kwargs):
     logins_total.labels("failed").inc()
+    attempted = printable(str(credentials.get("username") or ""))[:150]
+    record(
+        Action.LOGIN_FAILED,
+        outcome=Outcome.FAILURE,
+        actor=None if request is None else getattr(request, "user", None),
+        target=("login", attempted, attempted),
+        request=request,
+        details={"reason": "bad_credentials", "path": request.path if request else ""},
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.record_sign_out")
+def record_sign_out(sender, request, user, **kwargs):
+    if user is not None:
+        record(Action.LOGOUT, actor=user, target=user, request=request)

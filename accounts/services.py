@@ -9,6 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from audit.events import Action
+from audit.services import record
+
 
 def generate_password() -> str:
     """Return a random password (about 128 bits) for accounts created by tools."""
@@ -44,6 +47,11 @@ def ensure_user(
         username=username,
         is_staff=staff or superuser,
         email_verified=email_verified,
+    )
+    record(
+        Action.USER_CREATED,
+        target=user,
+        details={"staff": user.is_staff, "superuser": user.is_superuser},
     )
     return user, password
 

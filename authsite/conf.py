@@ -92,5 +92,44 @@ class AuthsiteSettings:
             getattr(settings, "AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS", 90 * 86400)
         )
 
+    @property
+    def AUDIT_HMAC_SECRET(self) -> str:
+        """Keys the audit trail's HMACs; changing it makes `audit verify` fail on older events."""
+        return getattr(settings, "AUTHSITE_AUDIT_HMAC_SECRET", "") or settings.SECRET_KEY
+
+    @property
+    def AUDIT_SEAL_GRACE_SECONDS(self) -> int:
+        """Events younger than this are not sealed yet (their transaction may still be open)."""
+        return int(getattr(settings, "AUTHSITE_AUDIT_SEAL_GRACE_SECONDS", 300))
+
+    @property
+    def AUDIT_RETENTION_DAYS(self) -> int:
+        """The beat task exports, then removes, events older than this."""
+        return int(getattr(settings, "AUTHSITE_AUDIT_RETENTION_DAYS", 365))
+
+    @property
+    def AUDIT_EXPORT_DIR(self) -> str:
+        """Where pruned events are exported first (default: var/audit-exports)."""
+        return getattr(settings, "AUTHSITE_AUDIT_EXPORT_DIR", "") or str(
+            settings.VAR_DIR / "audit-exports"
+        )
+
+    @property
+    def CLIENT_AUTH_FAILURES_PER_CLIENT(self) -> int:
+        """Failed client authentications allowed per client id and address in one window;
+        past it that pair gets 429 until the window ends (other addresses are unaffected)."""
+        return int(getattr(settings, "AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT", 10))
+
+    @property
+    def CLIENT_AUTH_FAILURES_PER_IP(self) -> int:
+        """Failed client authentications allowed per address in one window, whatever the
+        client id, so spraying many clients from one address is stopped too."""
+        return int(getattr(settings, "AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP", 50))
+
+    @property
+    def CLIENT_AUTH_FAILURE_WINDOW_SECONDS(self) -> int:
+        """How long failures are counted from the first one, and the longest a lockout lasts."""
+        return int(getattr(settings, "AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS", 300))
+
 
 authsite_settings = AuthsiteSettings()

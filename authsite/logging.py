@@ -16,6 +16,11 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# The request being answered, for code far from the view (the audit trail reads
+# the client address, user agent and request id from it).
+current_request_var: contextvars.ContextVar = contextvars.ContextVar(
+    "current_request", default=None
+)
 
 REDACTED = "[REDACTED]"
 

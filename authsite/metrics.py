@@ -24,6 +24,11 @@ logins_total = Counter("authsite_logins_total", "Sign-in attempts by outcome.", 
 tokens_issued_total = Counter(
     "authsite_tokens_issued_total", "OAuth tokens issued by grant type.", ["grant_type"]
 )
+audit_events_total = Counter(
+    "authsite_audit_events_total",
+    "Audit events recorded, by catalogued action and outcome.",
+    ["action", "outcome"],
+)
 health_check_failures_total = Counter(
     "authsite_health_check_failures_total", "Failed dependency checks.", ["check"]
 )

@@ -25,7 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddlewar
 
 from authsite import metrics
 from authsite.conf import authsite_settings
-from authsite.logging import printable, request_id_var
+from authsite.logging import current_request_var, printable, request_id_var
 from authsite.net import resolve_client_ip
 
 access_logger = logging.getLogger("authsite.access")
@@ -69,7 +69,8 @@ class RequestContextMiddleware:
             response = self.get_response(request)
             return self.process_response(request, response, started)
         finally:
-            request_id_var.reset(token)
+            request_id_var.reset(token[0])
+            current_request_var.reset(token[1])
 
     async def __acall__(self, request):
         started, token = self.process_request(request)
@@ -77,7 +78,8 @@ class RequestContextMiddleware:
             response = await self.get_response(request)
             return self.process_response(request, response, started)
         finally:
-            request_id_var.reset(token)
+            request_id_var.reset(token[0])
+            current_request_var.reset(token[1])
 
     def process_request(self, request):
         started = time.perf_counter()
@@ -85,7 +87,7 @@ class RequestContextMiddleware:
             request.META, tuple(authsite_settings.TRUSTED_PROXIES)
         )
         request.request_id = incoming_request_id(request.META)
-        token = request_id_var.set(request.request_id)
+        token = (request_id_var.set(request.request_id), current_request_var.set(request))
         return started, token
 
     def process_response(self, request, response, started: float):

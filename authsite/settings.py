@@ -66,6 +66,10 @@ AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS
 # Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
 # SECRET_KEY makes the stored keys unreadable, and new ones are generated).
 AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
+# Keys the audit trail's HMACs; empty: derived from SECRET_KEY.
+AUTHSITE_AUDIT_HMAC_SECRET = env.str("AUTHSITE_AUDIT_HMAC_SECRET", default="")
+AUTHSITE_AUDIT_RETENTION_DAYS = env.int("AUTHSITE_AUDIT_RETENTION_DAYS", default=365)
+AUTHSITE_AUDIT_EXPORT_DIR = env.str("AUTHSITE_AUDIT_EXPORT_DIR", default="")
 AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS = env.int(
     "AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS", default=14 * 24 * 3600
 )
@@ -74,6 +78,13 @@ AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS = env.int(
 )
 AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS = env.int(
     "AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS", default=60
+)
+AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT = env.int(
+    "AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT", default=10
+)
+AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP = env.int("AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP", default=50)
+AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS = env.int(
+    "AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS", default=300
 )
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 _SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
@@ -227,6 +238,10 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-tokens": {"task": "oauth.clear_expired_tokens", "schedule": 3600.0},
     # Rotates only when the active key is older than the rotation period, and
     # retires keys whose tokens have all expired; safe to run often.
+    # Seals audit events older than the grace period into signed, chained digests.
+    "seal-audit-events": {"task": "audit.seal_events", "schedule": 60.0},
+    # Exports, then removes, events older than AUTHSITE_AUDIT_RETENTION_DAYS.
+    "prune-audit-events": {"task": "audit.prune_events", "schedule": 86400.0},
     "rotate-signing-keys": {
         "task": "oauth.rotate_signing_keys",
         "schedule": float(AUTHSITE_SIGNING_KEY_CHECK_SECONDS),

@@ -37,6 +37,7 @@ ENDPOINTS = [
     ("GET", "/.well-known/jwks.json"),
 ]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+AUDIT_COSTS: dict[str, float] = {}
 
 
 def worker_pids(master_pid: int) -> list[int]:
@@ -97,6 +98,7 @@ def run_profile(name: str, env: dict, requests: int) -> list[tuple]:
         raise SystemExit(created.stderr)
     client = json.loads(created.stdout)
     auth = (client["client_id"], client["client_secret"])
+    AUDIT_COSTS[name] = audit_record_ms(env)
     rows = []
     with Server({**env, "AUTHSITE_ACCESS_LOG": "true", "LOG_LEVEL": "WARNING"}) as server:
         for method, path in ENDPOINTS:
@@ -125,6 +127,28 @@ def run_profile(name: str, env: dict, requests: int) -> list[tuple]:
             )
         )
     return rows
+
+
+AUDIT_PROBE = """
+import time
+from audit.events import Action, Outcome
+from audit.services import record
+for _ in range(50):
+    record(Action.LOGIN_FAILED, outcome=Outcome.FAILURE, target=("login", "bench", "bench"))
+started = time.perf_counter()
+for i in range(1000):
+    record(Action.LOGIN_FAILED, outcome=Outcome.FAILURE, target=("login", "bench", "bench"),
+           details={"reason": "bad_credentials", "n": i})
+print((time.perf_counter() - started) * 1000 / 1000)
+"""
+
+
+def audit_record_ms(env: dict) -> float:
+    """Wall time of one audit.services.record (INSERT + HMAC, autocommit) in this profile."""
+    result = manage(env, "shell", "-c", AUDIT_PROBE)
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def argon2_verify_ms() -> float:
@@ -159,6 +183,9 @@ def main() -> None:
         "a client_credentials token request costs far less (client secrets use a keyed "
         "SHA-256, oauth/hashers.py).\n"
     )
+    for profile, cost in AUDIT_COSTS.items():
+        print(f"Recording one audit event ({profile}): {cost:.3f} ms (INSERT + HMAC, own commit).")
+    print()
     print("| profile | endpoint | p50 ms | p95 ms | p99 ms | req/s | server CPU ms/req |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for profile, endpoint, m in rows:

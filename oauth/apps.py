@@ -4,7 +4,7 @@ import logging
 
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +18,20 @@ class OAuthConfig(AppConfig):
         post_migrate.connect(
             create_signing_keys, sender=self, dispatch_uid="oauth.create_signing_keys"
         )
+        from oauth import receivers
+
+        application = self.get_model("Application")
+        pre_save.connect(
+            receivers.forget_renamed_client,
+            sender=application,
+            dispatch_uid="oauth.forget_renamed_client",
+        )
+        for signal in (post_save, post_delete):
+            signal.connect(
+                receivers.forget_changed_client,
+                sender=application,
+                dispatch_uid="oauth.forget_changed_client",
+            )
 
 
 def create_signing_keys(sender: AppConfig, *, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:

@@ -5,6 +5,12 @@ and native handlers share one implementation: ``client_secret_basic``,
 ``client_secret_post``, ``none`` for public clients and ``private_key_jwt``
 (RFC 7523). Client secrets are 256-bit random values hashed with a fast keyed
 hash (oauth/hashers.py), so checking one costs microseconds, not an Argon2 run.
+
+Failed authentications are counted per (client_id, address) and per address
+(authsite/ratelimit.py); past ``AUTHSITE_CLIENT_AUTH_FAILURES_PER_*`` the
+source gets 429 before its secret is looked at (OAuth 2.1 §2.4.1, RFC 9700
+§2.5). Keying the client counter by address means an attacker elsewhere can
+never lock the real client out.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,13 +31,24 @@ from jwcrypto.common import JWException
 from django.contrib.auth.hashers import check_password
 from django.core.cache import cache
 
+from authsite import ratelimit
 from authsite.conf import authsite_settings
+from authsite.net import resolve_client_ip
 from oauth.errors import OAuthError as ClientAuthError
+from oauth.errors import ThrottledError
 
 logger = logging.getLogger(__name__)
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "ES256", "PS256")
+CLIENT_CACHE_SECONDS = 60
+# Written over a client's cache entry on save and delete: while it lives, readers go to
+# the database and may not re-cache, so a read that straddled the save cannot put the
+# old row back.
+CLIENT_CACHE_INVALIDATED = "invalidated"
+CLIENT_CACHE_INVALIDATED_SECONDS = 10
+# Ids worth a cache entry (DOT generates alphanumeric ones); anything else goes to the database.
+_CACHEABLE_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")
 
 
 def _invalid_client(description: str = "Client authentication failed.") -> ClientAuthError:
@@ -68,14 +86,19 @@ class ClientRequest:
     query: Mapping[str, str]
     authorization: str
     path: str
+    client_ip: str = ""
 
     @classmethod
     def from_django(cls, request) -> ClientRequest:
+        client_ip = getattr(request, "client_ip", None)  # set by RequestContextMiddleware
+        if client_ip is None:
+            client_ip = resolve_client_ip(dict(request.META), _trusted_proxies())
         return cls(
             body=request.POST,
             query=request.GET,
             authorization=request.headers.get("Authorization", ""),
             path=request.path,
+            client_ip=client_ip,
         )
 
     @classmethod
@@ -88,7 +111,14 @@ class ClientRequest:
             query=dict(parse_qsl(parts.query)),
             authorization=authorization,
             path=parts.path,
+            # DOT copies request.META into the headers, after the middleware dropped
+            # forwarding headers from untrusted peers: the same address results.
+            client_ip=resolve_client_ip(dict(headers), _trusted_proxies()),
         )
+
+
+def _trusted_proxies() -> tuple[str, ...]:
+    return tuple(authsite_settings.TRUSTED_PROXIES)
 
 
 def presented_credentials(request: ClientRequest) -> PresentedCredentials | None:
@@ -143,12 +173,53 @@ def _unverified_issuer(assertion: str) -> str:
         raise _invalid_client("The client assertion is malformed.") from None
 
 
+def client_cache_key(client_id: str) -> str:
+    return f"authsite:client:{client_id}"
+
+
 def load_client(client_id: str):
+    """The Application with this ``client_id``, or None; cached for a minute.
+
+    oauth/receivers.py invalidates the entry on every save and delete, so a
+    new secret or redirect URI applies at once; only a queryset ``update()``
+    (no signal) can leave it stale, for at most ``CLIENT_CACHE_SECONDS``.
+    Unknown ids are not cached. When the cache raises, the database answers.
+    """
     from oauth.models import Application
 
     if not client_id or len(client_id) > 100:
         return None
-    return Application.objects.filter(client_id=client_id).first()
+    key = client_cache_key(client_id) if _CACHEABLE_CLIENT_ID.fullmatch(client_id) else None
+    if key is not None:
+        try:
+            cached = cache.get(key)
+        except Exception as exc:
+            logger.warning("client cache unavailable, reading the database: %s", type(exc).__name__)
+            key = None
+        else:
+            if isinstance(cached, Application):
+                return cached
+            if cached == CLIENT_CACHE_INVALIDATED:
+                key = None
+    application = Application.objects.filter(client_id=client_id).first()
+    if application is not None and key is not None:
+        try:
+            cache.add(key, application, CLIENT_CACHE_SECONDS)
+        except Exception as exc:
+            logger.warning("client cache unavailable, not caching: %s", type(exc).__name__)
+    return application
+
+
+def forget_client(client_id: str) -> None:
+    """Make the next ``load_client`` read the database (after a save or a delete)."""
+    if not client_id or not _CACHEABLE_CLIENT_ID.fullmatch(client_id):
+        return
+    try:
+        cache.set(
+            client_cache_key(client_id), CLIENT_CACHE_INVALIDATED, CLIENT_CACHE_INVALIDATED_SECONDS
+        )
+    except Exception as exc:  # the entry expires by itself within CLIENT_CACHE_SECONDS
+        logger.warning("client cache unavailable, entry not invalidated: %s", type(exc).__name__)
 
 
 def allowed_method(application) -> str:
@@ -158,15 +229,113 @@ def allowed_method(application) -> str:
     return application.token_endpoint_auth_method or ""
 
 
+def _pair_key(client_id: str, client_ip: str) -> str:
+    return f"client-auth:{client_id}|{client_ip}"
+
+
+def _address_key(client_ip: str) -> str:
+    return f"client-auth-ip:{client_ip}"
+
+
+def _throttles(creds: PresentedCredentials, client_ip: str) -> list[tuple[str, int, str]]:
+    """(rate-limit key, limit, what it covers in a log line) for this source."""
+    throttles = [
+        (
+            _pair_key(creds.client_id, client_ip),
+            authsite_settings.CLIENT_AUTH_FAILURES_PER_CLIENT,
+            f"client {creds.client_id[:100]!r} from {client_ip or 'an unknown address'}",
+        )
+    ]
+    if client_ip:  # an unknown address must not put every client in one bucket
+        throttles.append(
+            (
+                _address_key(client_ip),
+                authsite_settings.CLIENT_AUTH_FAILURES_PER_IP,
+                f"every client from {client_ip}",
+            )
+        )
+    return throttles
+
+
+def _guessable(creds: PresentedCredentials | None) -> bool:
+    """Only a secret or an assertion can be guessed; a public client has nothing to throttle."""
+    return creds is not None and creds.method != "none"
+
+
+def check_throttle(creds: PresentedCredentials | None, client_ip: str) -> None:
+    """Raise ThrottledError (429) if this source failed too often in the current window.
+
+    Runs before the secret is checked, so a locked-out source learns nothing,
+    not even from the right secret. Parallel requests may each pass this
+    check and fail, so a burst can overshoot the limit by its concurrency.
+    """
+    if not _guessable(creds):
+        return
+    window = authsite_settings.CLIENT_AUTH_FAILURE_WINDOW_SECONDS
+    refused = [
+        result
+        for key, limit, _ in _throttles(creds, client_ip)
+        if not (result := ratelimit.peek(key, limit=limit, window_seconds=window)).allowed
+    ]
+    if refused:
+        raise ThrottledError(
+            "invalid_client",
+            "Too many failed client authentications; retry later.",
+            retry_after=max(result.retry_after for result in refused),
+        )
+
+
+def record_failure(creds: PresentedCredentials | None, client_ip: str) -> None:
+    """Count a failed authentication against the (client, address) pair and the address."""
+    if not _guessable(creds):
+        return
+    window = authsite_settings.CLIENT_AUTH_FAILURE_WINDOW_SECONDS
+    for key, limit, covered in _throttles(creds, client_ip):
+        result = ratelimit.hit(key, limit=limit, window_seconds=window)
+        if result.count == limit:  # once per lockout, not once per refused request
+            logger.warning(
+                "%d failed client authentications: %s refused for %ss",
+                limit,
+                covered,
+                result.retry_after,
+            )
+
+
+def reset_throttle(client_ip: str, client_id: str | None = None) -> None:
+    """Unblock an address (and its counter for ``client_id``), e.g. once an operator has
+    dealt with a misbehaving client, or between tests that share the cache."""
+    if client_id is not None:
+        ratelimit.reset(_pair_key(client_id, client_ip))
+    ratelimit.reset(_address_key(client_ip))
+
+
+def precheck(request: ClientRequest) -> None:
+    """What ``authenticate`` refuses before any secret is looked at: conflicting methods
+    (``invalid_request``) and a throttled source (429). The token view runs it before DOT,
+    whose validator can only answer 401."""
+    check_throttle(presented_credentials(request), request.client_ip)
+
+
 def authenticate(request: ClientRequest, *, require_confidential: bool = False):
     """Authenticate the calling client; return its Application or raise ClientAuthError.
 
     Every failure is ``invalid_client`` (401) with one message, so the
-    response never says whether a client id exists.
+    response never says whether a client id exists; a source that failed too
+    often gets ThrottledError (429) instead, before its secret is checked.
     """
     creds = presented_credentials(request)
     if creds is None:
         raise _invalid_client("Client authentication is required.")
+    check_throttle(creds, request.client_ip)
+    try:
+        return _verify(creds, request, require_confidential=require_confidential)
+    except ClientAuthError as exc:
+        if exc.error == "invalid_client":
+            record_failure(creds, request.client_ip)
+        raise
+
+
+def _verify(creds: PresentedCredentials, request: ClientRequest, *, require_confidential: bool):
     application = load_client(creds.client_id)
     if application is None:
         raise _invalid_client()

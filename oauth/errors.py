@@ -18,6 +18,18 @@ class OAuthError(Exception):
         self.status = status
 
 
+class ThrottledError(OAuthError):
+    """Too many failed attempts from this source: 429 with ``Retry-After`` (RFC 6585 §4).
+
+    The body keeps an RFC 6749 code (``invalid_client``) so OAuth client
+    libraries still recognise it; the status and header say when to retry.
+    """
+
+    def __init__(self, error: str, description: str, *, retry_after: int):
+        super().__init__(error, description, status=429)
+        self.retry_after = max(1, int(retry_after))
+
+
 def error_response(exc: OAuthError) -> JsonResponse:
     """JSON error body; a 401 names the scheme the client should use (RFC 6749 §5.2)."""
     response = JsonResponse(
@@ -25,6 +37,8 @@ def error_response(exc: OAuthError) -> JsonResponse:
     )
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="authsite", error="invalid_client"'
+    if isinstance(exc, ThrottledError):
+        response["Retry-After"] = str(exc.retry_after)
     no_store(response)
     return response
 

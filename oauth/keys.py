@@ -207,6 +207,10 @@ def rotate_signing_keys(
         _invalidate()
         for line in lines:
             logger.info("signing keys: %s", line)
+        from audit.events import Action
+        from audit.services import record
+
+        record(Action.SIGNING_KEY_ROTATED, details={"changes": lines, "forced": force})
     return lines
 
 

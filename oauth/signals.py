@@ -18,3 +18,5 @@ refresh_token_reused = Signal()
 authorization_code_replayed = Signal()
 # client, user, scopes
 consent_granted = Signal()
+# client, user, scopes: a code was handed to the client's redirect URI
+code_issued = Signal()

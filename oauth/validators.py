@@ -56,9 +56,19 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         request.client_id = application.client_id
         return True
 
+    def get_default_scopes(self, client_id, request, *args, **kwargs):
+        """No default scope for client_credentials: DEFAULT_SCOPES is ``openid``, meaningless
+        without a user, so a client that asks for no scope gets none (RFC 6749 §3.3)."""
+        if request.grant_type == "client_credentials":
+            return []
+        return super().get_default_scopes(client_id, request, *args, **kwargs)
+
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
-        """Known scopes only, and only those the client may ask for (ASVS 10.4.11)."""
+        """Known scopes only, and only those the client may ask for (ASVS 10.4.11);
+        never ``openid`` without a user (client_credentials)."""
         if not super().validate_scopes(client_id, scopes, client, request, *args, **kwargs):
+            return False
+        if request.grant_type == "client_credentials" and "openid" in scopes:
             return False
         allowed = set(client.allowed_scopes.split())
         return not allowed or set(scopes) <= allowed
@@ -76,6 +86,12 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
     # --- authorization codes ---------------------------------------------------
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
         super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        signals.code_issued.send(
+            sender=type(self),
+            client=request.client,
+            user=request.user,
+            scopes=list(request.scopes or []),
+        )
         signed_in = getattr(request, "authsite_sign_in", None) or {}
         if signed_in:
             auth_time = signed_in.get("auth_time")

@@ -20,7 +20,7 @@ from oauth2_provider.views import UserInfoView as DOTUserInfoView
 from django.http import HttpResponse, JsonResponse, QueryDict
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_details, session_id
@@ -60,6 +60,24 @@ def with_issuer(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# Hidden field of the consent form (templates/oauth/authorize.html): a POST that carries it
+# is the user's answer and is CSRF-checked; any other POST is an authorization request.
+CONSENT_FORM_MARKER = "authsite_consent"
+
+
+def authorization_request_as_get(request) -> None:
+    """Turn an authorization request sent by form POST (OIDC Core §3.1.2.1) into the same
+    request by GET: query and body parameters become the query string, which is what DOT's
+    ``get()`` and oauthlib read, and the body is emptied so oauthlib does not read it twice.
+    A login redirect then carries a GET URL in ``next``."""
+    parameters = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
+    parameters += [(name, value) for name, values in request.POST.lists() for value in values]
+    request.method = "GET"
+    request.META["QUERY_STRING"] = urlencode(parameters)
+    request.GET = QueryDict(request.META["QUERY_STRING"])
+    request.POST = QueryDict()
+
+
 def drop_empty_parameters(request) -> None:
     """An empty parameter counts as omitted (OAuth 2.1 §3.1), so ``code_challenge=`` is a
     missing challenge and ``scope=`` the default scopes. oauthlib reads the raw query string,
@@ -71,13 +89,29 @@ def drop_empty_parameters(request) -> None:
         request.GET = QueryDict(request.META["QUERY_STRING"])
 
 
-@method_decorator(never_cache, name="dispatch")
+@method_decorator([never_cache, csrf_exempt], name="dispatch")
 class AuthorizationView(DOTAuthorizationView):
-    """Authorization endpoint with hosted consent, remembered per user, client and scope set."""
+    """Authorization endpoint with hosted consent, remembered per user, client and scope set.
+
+    CSRF is checked here rather than by the middleware: only the consent form's POST
+    changes anything; an authorization request by POST is exempt, like the same GET.
+    """
 
     template_name = "oauth/authorize.html"
 
     def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            if CONSENT_FORM_MARKER in request.POST:
+                return csrf_protect(self.handle_request)(request, *args, **kwargs)
+            authorization_request_as_get(request)
+            try:
+                return self.handle_request(request, *args, **kwargs)
+            finally:
+                request.method = "POST"  # what the access log and metrics record
+        return self.handle_request(request, *args, **kwargs)
+
+    def handle_request(self, request, *args, **kwargs):
+        """Refuse repeated parameters, drop empty ones, then run DOT's GET or consent POST."""
         for name in AUTHORIZATION_PARAMETERS:
             if len(request.GET.getlist(name)) > 1:
                 return self.render_error(
@@ -154,7 +188,8 @@ class TokenView(DOTTokenView):
     def post(self, request, *args, **kwargs):
         try:
             check_form_post(request)
-            client_auth.presented_credentials(client_auth.ClientRequest.from_django(request))
+            # Conflicting methods and throttled sources (429): DOT's validator can only say 401.
+            client_auth.precheck(client_auth.ClientRequest.from_django(request))
             if not request.POST.get("grant_type"):
                 raise OAuthError("invalid_request", "The grant_type parameter is missing.")
         except OAuthError as exc:
@@ -172,8 +207,15 @@ class TokenView(DOTTokenView):
 
 
 def normalise_token_response(response):
-    """Make every answer JSON with no-store; a 401 says how to authenticate."""
+    """Make every answer JSON with no-store; a 401 says how to authenticate. An empty
+    ``scope`` (client_credentials without one) is left out: a scope is one or more scope
+    tokens, and none granted is what none requested means (RFC 6749 §3.3, §5.1)."""
     no_store(response)
+    if response.status_code == 200:
+        body = json.loads(response.content)
+        if body.get("scope") == "":
+            del body["scope"]
+            response.content = json.dumps(body).encode()
     if response.status_code >= 400:
         try:
             body = json.loads(response.content or b"{}")

@@ -127,3 +127,15 @@ def broker_url():
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return BROKER_URL
+
+
+@pytest.fixture(autouse=True)
+def _fresh_client_auth_throttle():
+    """Throttle counters live in the shared cache and outlive a test: start each one clean."""
+    yield
+    try:
+        from oauth.client_auth import reset_throttle
+
+        reset_throttle("127.0.0.1")
+    except Exception:  # the cache may be deliberately unreachable in a test
+        pass

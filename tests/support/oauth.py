@@ -105,6 +105,27 @@ def authorize(http, client_id, *, challenge=None, scope="openid profile email", 
     return http.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
 
 
+def authorize_by_post(http, client_id, *, challenge=None, scope="openid", **extra):
+    """An authorization request sent as a relying party's auto-submitting cross-site form
+    POST (OIDC Core §3.1.2.1); a value of None leaves the parameter out."""
+    params = {
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": scope,
+        "state": "s-123",
+        "nonce": "n-456",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return http.post(
+        "/oauth/authorize",
+        data={k: v for k, v in params.items() if v is not None},
+        headers={"Origin": "https://rp.test", "Referer": "https://rp.test/login"},
+    )
+
+
 def approve(http, response):
     """Submit the consent form shown in ``response`` with the allow button."""
     html = response.text

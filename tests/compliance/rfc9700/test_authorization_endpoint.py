@@ -6,9 +6,10 @@ marker, and checks what the browser or the client would observe.
 
 from __future__ import annotations
 
+import html
 import re
 from http import HTTPStatus
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.support.oauth import (
     REDIRECT_URI,
     approve,
     authorize,
+    authorize_by_post,
     code_for,
     code_from,
     exchange,
@@ -416,17 +418,11 @@ def test_a16_no_cors_at_the_authorization_endpoint(signed_in, first_party, metho
 
 
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
-@pytest.mark.xfail(
-    strict=True,
-    reason="A15: POST /oauth/authorize is DOT's consent-form handler (CSRF-protected); an "
-    "RP's form POST of the authorization request is refused. Supporting it needs the "
-    "request POST told apart from the consent POST, which keeps its CSRF check.",
-)
 def test_a15_authorization_request_by_form_post(signed_in, first_party):
     """A15: the same authorization request sent as a cross-site form POST succeeds like the
     GET (OAuth 2.1 §3.1; OIDF oidcc-ensure-post-request-succeeds)."""
-    app, _ = first_party
-    _, challenge = pkce_pair()
+    app, secret = first_party
+    verifier, challenge = pkce_pair()
     response = signed_in.post(
         "/oauth/authorize",
         data={
@@ -440,5 +436,142 @@ def test_a15_authorization_request_by_form_post(signed_in, first_party):
         },
         headers={"Origin": "https://rp.test", "Referer": "https://rp.test/login"},
     )
-    code_from(response)
+    code = code_from(response)
     assert redirect_query(response)["state"] == "s"
+    assert redirect_query(response)["iss"] == authsite_settings.PUBLIC_URL
+    assert exchange(signed_in, app, secret, code, verifier).status_code == HTTPStatus.OK
+
+
+@pytest.mark.spec("OIDC Core", "3.1.2.1")
+def test_a15_anonymous_form_post_goes_to_login_and_comes_back_by_get(
+    http, user, password, first_party
+):
+    """A15: an anonymous POST is sent to the login page with the request as a GET URL in
+    ``next``, so that after sign-in the browser comes back by GET and gets its code."""
+    app, _ = first_party
+    _, challenge = pkce_pair()
+    response = authorize_by_post(http, app.client_id, challenge=challenge)
+    assert_login_redirect(response)
+    (next_url,) = parse_qs(urlsplit(response.headers["location"]).query)["next"]
+    target = urlsplit(next_url)
+    assert target.path == "/oauth/authorize"
+    assert parse_qs(target.query)["code_challenge"] == [challenge]
+    assert parse_qs(target.query)["state"] == ["s-123"]
+    sign_in(http, user.username, password)
+    response = http.get(next_url)
+    code_from(response)
+    assert redirect_query(response)["state"] == "s-123"
+
+
+@pytest.mark.spec("OIDC Core", "3.1.2.1")
+@pytest.mark.parametrize("bad", ["redirect_uri", "client_id"])
+def test_a15_form_post_with_a_bad_client_or_redirect_uri_is_an_error_page(
+    signed_in, confidential, bad
+):
+    """A15, A1: a POSTed request for an unknown client or redirect URI → 400 page, no
+    redirect, as for the GET (RFC 6749 §4.1.2.1)."""
+    app, _ = confidential
+    _, challenge = pkce_pair()
+    client_id = "no-such-client" if bad == "client_id" else app.client_id
+    redirect_uri = "https://evil.test/cb" if bad == "redirect_uri" else REDIRECT_URI
+    response = authorize_by_post(
+        signed_in, client_id, challenge=challenge, redirect_uri=redirect_uri
+    )
+    assert_error_page(response)
+
+
+@pytest.mark.spec("OIDC Core", "3.1.2.1")
+def test_a15_form_post_asks_for_consent_and_then_remembers_it(signed_in, confidential):
+    """A15: a third-party client's POSTed request shows the consent page; once approved, the
+    next POST gets a code without asking again."""
+    app, _ = confidential
+    _, challenge = pkce_pair()
+    page = authorize_by_post(signed_in, app.client_id, challenge=challenge)
+    assert page.status_code == HTTPStatus.OK
+    assert 'name="allow"' in page.text
+    response = approve(signed_in, page)
+    code_from(response)
+    assert redirect_query(response)["iss"] == authsite_settings.PUBLIC_URL
+    _, challenge = pkce_pair()
+    code_from(authorize_by_post(signed_in, app.client_id, challenge=challenge))
+
+
+@pytest.mark.spec("RFC 6749", "3.1")
+@pytest.mark.parametrize("where", ["body", "query and body"])
+def test_a15_repeated_parameter_in_a_form_post_is_an_error_page(signed_in, first_party, where):
+    """A13, A15: a parameter repeated in the POST body, or in both the URL and the body,
+    → 400 page, no redirect."""
+    app, _ = first_party
+    _, challenge = pkce_pair()
+    body = [
+        ("client_id", app.client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("state", "s"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    url = "/oauth/authorize"
+    if where == "body":
+        body.append(("state", "t"))
+    else:
+        url += "?" + urlencode({"state": "t"})
+    response = signed_in.post(
+        url, content=urlencode(body), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert_error_page(response)
+
+
+@pytest.mark.spec("RFC 6749", "3.1")
+def test_a15_empty_parameter_in_a_form_post_counts_as_missing(signed_in, first_party):
+    """A14, A15: ``code_challenge=`` in the body is a missing challenge → invalid_request."""
+    app, _ = first_party
+    response = authorize_by_post(signed_in, app.client_id, challenge="")
+    assert response.status_code == HTTPStatus.FOUND
+    assert redirect_query(response)["error"] == "invalid_request"
+    assert "code" not in redirect_query(response)
+
+
+def consent_fields(page) -> dict:
+    """The hidden fields of the consent form in ``page``, as the browser would send them."""
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+    return {name: html.unescape(value) for name, value in fields}
+
+
+@pytest.mark.spec("RFC 9700", "4.7")
+@pytest.mark.parametrize("token", ["missing", "forged"])
+def test_a15_consent_post_keeps_its_csrf_check(signed_in, confidential, token):
+    """A15: only the authorization request is exempt from CSRF; the consent form's POST
+    without its valid token → 403 and no code (RFC 9700 §4.7)."""
+    app, _ = confidential
+    _, challenge = pkce_pair()
+    page = authorize(signed_in, app.client_id, challenge=challenge)
+    fields = {**consent_fields(page), "allow": "Authorize"}
+    assert "authsite_consent" in fields
+    if token == "missing":
+        del fields["csrfmiddlewaretoken"]
+    else:
+        fields["csrfmiddlewaretoken"] = "x" * 64
+    response = signed_in.post(
+        "/oauth/authorize", data=fields, headers={"Origin": "https://evil.test"}
+    )
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert "location" not in response.headers
+    code_from(approve(signed_in, page))  # the same form with its token still works
+
+
+@pytest.mark.spec("RFC 9700", "4.7")
+def test_a15_form_post_without_the_consent_marker_cannot_grant_consent(signed_in, confidential):
+    """A15: a cross-site POST that copies the consent form's fields but not its marker is an
+    authorization request: it shows the consent page again and grants nothing."""
+    app, _ = confidential
+    _, challenge = pkce_pair()
+    page = authorize(signed_in, app.client_id, challenge=challenge)
+    fields = {**consent_fields(page), "allow": "Authorize"}
+    del fields["authsite_consent"], fields["csrfmiddlewaretoken"]
+    response = signed_in.post(
+        "/oauth/authorize", data=fields, headers={"Origin": "https://evil.test"}
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert 'name="allow"' in response.text
+    assert "location" not in response.headers

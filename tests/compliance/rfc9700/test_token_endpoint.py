@@ -224,21 +224,36 @@ def test_a26_secret_in_the_query_string_is_rejected(http, first_party):
 
 
 @pytest.mark.spec("RFC 9700", "2.5")
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26: no throttling of failed client authentication yet (needs a rate-limit "
-    "service and settings; secrets are 384-bit random, so guessing is infeasible meanwhile)",
-)
-def test_a26_client_authentication_is_throttled(http, first_party):
-    """A26: 20 wrong secrets in a row → 429 (OAuth 2.1 §2.4.1: protect against brute force)."""
-    app, secret = first_party
+def test_a26_client_authentication_is_throttled(http, service_client):
+    """A26: 20 wrong secrets in a row → 429 with Retry-After, even for the right secret from
+    that address, while the real client keeps working from its own (OAuth 2.1 §2.4.1:
+    protect against brute force)."""
+    import secrets
+
+    import httpx
+
+    from django.core.wsgi import get_wsgi_application
+
+    def client_at(address):
+        transport = httpx.WSGITransport(app=get_wsgi_application(), remote_addr=address)
+        return httpx.Client(transport=transport, base_url=http.base_url)
+
+    # Fresh documentation addresses: throttle counters outlive the test database.
+    attacker = client_at(f"2001:db8:a26::{secrets.randbelow(65536):x}")
+    legitimate = client_at(f"2001:db8:a27::{secrets.randbelow(65536):x}")
+    app, secret = service_client
+    data = {"grant_type": "client_credentials"}
     statuses = [
-        http.post(
-            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(app.client_id, "x")
-        ).status_code
+        attacker.post("/oauth/token", data=data, auth=(app.client_id, "x")).status_code
         for _ in range(20)
     ]
     assert HTTPStatus.TOO_MANY_REQUESTS in statuses
+    throttled = attacker.post("/oauth/token", data=data, auth=(app.client_id, secret))
+    assert_error(throttled, "invalid_client", HTTPStatus.TOO_MANY_REQUESTS)
+    assert int(throttled.headers["retry-after"]) > 0
+    response = legitimate.post("/oauth/token", data=data, auth=(app.client_id, secret))
+    assert response.status_code == HTTPStatus.OK, response.text
+    assert response.json()["access_token"]
 
 
 @pytest.mark.spec("RFC 6749", "3.3")

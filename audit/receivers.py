@@ -1,0 +1,45 @@
+"""Django's own records turned into audit events (audit imports no other authsite app)."""
+
+from __future__ import annotations
+
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from audit.events import Action
+from audit.services import describe_target, record
+
+ADMIN_FLAGS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="audit.record_admin_log_entry")
+def record_admin_log_entry(sender, instance: LogEntry, created: bool, raw: bool = False, **kwargs):
+    """Every add, change or delete made in the admin console is also an audit event.
+
+    LogEntry rows can be edited or deleted by anyone with admin rights on
+    them; the audit trail cannot. Runs in the admin's transaction, so the event
+    commits or rolls back with the change. Django writes the entries of a
+    multi-object "delete selected" with ``bulk_create``, which sends no
+    ``post_save``: those deletions are not seen here.
+    """
+    if not created or raw:
+        return
+    content_type = instance.content_type
+    kind = f"{content_type.app_label}.{content_type.model}" if content_type else ""
+    target = (kind, instance.object_id or "", instance.object_repr)
+    if instance.action_flag != DELETION:
+        try:
+            edited = instance.get_edited_object() if content_type else None
+        except Exception:  # gone, or a model without a default manager lookup by pk
+            edited = None
+        # The same (type, id) other events use, e.g. a user's public uuid.
+        target = describe_target(edited) if edited is not None else target
+    record(
+        Action.ADMIN_ACTION,
+        actor=instance.user,
+        target=target,
+        details={
+            "flag": ADMIN_FLAGS.get(instance.action_flag, str(instance.action_flag)),
+            "change_message": instance.get_change_message(),
+        },
+    )

@@ -1,0 +1,134 @@
+"""authsite.ratelimit: atomic fixed-window counters that fail open."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+from django_redis.cache import RedisCache
+
+from django.core.cache import caches
+
+from authsite import ratelimit
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+@pytest.fixture(params=["locmem", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request, settings):
+    """The local-memory cache, or the configured Redis (counters there outlive the test:
+    every test uses fresh keys)."""
+    if request.param == "locmem":
+        settings.CACHES = {"default": {**LOCMEM, "LOCATION": f"ratelimit-{uuid.uuid4().hex}"}}
+    elif not isinstance(caches["default"], RedisCache):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": settings.AUTHSITE_REDIS_URL,
+            }
+        }
+    return request.param
+
+
+@pytest.fixture
+def key():
+    return f"test:{uuid.uuid4().hex}"
+
+
+def test_parallel_hits_never_overshoot_the_limit(backend, key):
+    """20 threads × 5 hits against a limit of 50: exactly 50 are allowed."""
+    results: list[ratelimit.RateLimitResult] = []
+    lock = threading.Lock()
+    start = threading.Barrier(20)
+
+    def worker():
+        start.wait()
+        mine = [ratelimit.hit(key, limit=50, window_seconds=60) for _ in range(5)]
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(result.allowed for result in results) == 50
+    assert sorted(result.count for result in results) == list(range(1, 101))
+    assert ratelimit.peek(key, limit=50, window_seconds=60).count == 100
+
+
+def test_hits_are_allowed_up_to_the_limit_and_say_when_to_retry(backend, key):
+    outcomes = [ratelimit.hit(key, limit=3, window_seconds=60) for _ in range(4)]
+    assert [result.allowed for result in outcomes] == [True, True, True, False]
+    assert [result.count for result in outcomes] == [1, 2, 3, 4]
+    assert all(0 < result.retry_after <= 60 for result in outcomes)
+
+
+def test_peek_does_not_count(backend, key):
+    """peek answers "would one more hit be allowed?" and leaves the count alone."""
+    assert ratelimit.peek(key, limit=2, window_seconds=60) == ratelimit.RateLimitResult(True, 0, 0)
+    ratelimit.hit(key, limit=2, window_seconds=60)
+    assert ratelimit.peek(key, limit=2, window_seconds=60).allowed
+    ratelimit.hit(key, limit=2, window_seconds=60)
+    full = ratelimit.peek(key, limit=2, window_seconds=60)
+    assert (full.allowed, full.count) == (False, 2)
+    assert 0 < full.retry_after <= 60
+    assert ratelimit.peek(key, limit=2, window_seconds=60).count == 2
+
+
+def test_reset_forgets_the_count(backend, key):
+    for _ in range(3):
+        ratelimit.hit(key, limit=2, window_seconds=60)
+    ratelimit.reset(key)
+    assert ratelimit.peek(key, limit=2, window_seconds=60) == ratelimit.RateLimitResult(True, 0, 0)
+    assert ratelimit.hit(key, limit=2, window_seconds=60).count == 1
+
+
+def test_the_window_starts_at_the_first_hit_and_is_not_extended(backend, key):
+    ratelimit.hit(key, limit=1, window_seconds=1)
+    time.sleep(0.5)
+    assert not ratelimit.hit(key, limit=1, window_seconds=1).allowed
+    time.sleep(0.7)
+    fresh = ratelimit.hit(key, limit=1, window_seconds=1)
+    assert (fresh.allowed, fresh.count) == (True, 1)
+
+
+def test_keys_are_namespaced_and_hashed(backend):
+    """Stored keys name the scope only, never the client id or address they count."""
+    secret_part = f"client-{uuid.uuid4().hex}|192.0.2.7"
+    ratelimit.hit(f"test-scope:{secret_part}", limit=5, window_seconds=60)
+    if backend == "redis":
+        stored = [
+            key.decode()
+            for key in caches["default"].client.get_client().scan_iter("*authsite:rl:test-scope:*")
+        ]
+    else:
+        stored = list(caches["default"]._cache)
+    assert stored
+    assert not [key for key in stored if secret_part in key or "192.0.2.7" in key]
+    assert any(":authsite:rl:test-scope:" in key for key in stored)
+
+
+def test_an_unreachable_cache_fails_open_and_warns_once(settings, caplog, key):
+    """Redis down: every call allows, nothing raises, one warning per call site."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+    scope = f"down-{uuid.uuid4().hex[:12]}"
+    with caplog.at_level(logging.WARNING, logger="authsite.ratelimit"):
+        results = [ratelimit.hit(f"{scope}:client-x", limit=1, window_seconds=60) for _ in range(3)]
+        results.append(ratelimit.peek(f"{scope}:client-x", limit=1, window_seconds=60))
+        ratelimit.reset(f"{scope}:client-x")
+    assert all(result == ratelimit.RateLimitResult(True, 0, 0) for result in results)
+    warnings = [record for record in caplog.records if record.name == "authsite.ratelimit"]
+    assert len(warnings) == 1
+    assert scope in warnings[0].getMessage()
+    assert "client-x" not in warnings[0].getMessage()
