@@ -101,3 +101,136 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name
+
+
+class SignInLock(models.Model):
+    """A temporary refusal of sign-in for one account from one source (or one source overall).
+
+    Counters live in Redis; a lock is also written here, so it survives a Redis
+    flush or restart and is visible (and clearable) in the admin.
+    """
+
+    login_key = models.CharField(
+        _("account key"),
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_("SHA-256 of the normalised login; empty for a lock on the address alone."),
+    )
+    user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source_ip = models.GenericIPAddressField(_("source address"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("failed attempts"), default=0)
+    level = models.PositiveSmallIntegerField(
+        _("back-off level"), default=1, help_text=_("Each new lock doubles the duration.")
+    )
+    locked_until = models.DateTimeField(_("locked until"), db_index=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sign-in lock")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["login_key", "source_ip"], name="accounts_signinlock_unique_source"
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = self.user or (self.login_key[:12] if self.login_key else "any account")
+        return f"{who} from {self.source_ip or 'anywhere'} until {self.locked_until:%Y-%m-%d %H:%M}"
+
+
+class SignInFailure(models.Model):
+    """Failed sign-ins counted in PostgreSQL while Redis is unreachable (fixed windows)."""
+
+    scope = models.CharField(max_length=16)  # "account" | "address" | "pair"
+    key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key", "window_start"], name="accounts_signinfailure_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key[:12]} {self.window_start:%H:%M}: {self.count}"
+
+
+class UserSession(models.Model):
+    """A signed-in browser session, listed on the account page and in the admin."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(_("session key"), max_length=40, unique=True)
+    created = models.DateTimeField(_("signed in"), auto_now_add=True)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now)
+    ip = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    user_agent = models.CharField(_("device"), max_length=512, blank=True)
+    methods = models.CharField(_("sign-in methods"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("session")
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.user_agent[:40]} · {self.ip}"
+
+
+class TOTPDevice(models.Model):
+    """An authenticator app (RFC 6238); the secret is encrypted at rest."""
+
+    user = models.OneToOneField("accounts.User", on_delete=models.CASCADE, related_name="totp")
+    secret_encrypted = models.TextField(_("secret (encrypted)"))
+    confirmed = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    last_used_step = models.BigIntegerField(
+        _("last accepted time step"), default=0, help_text=_("A code is accepted once.")
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("authenticator app")
+
+    def __str__(self) -> str:
+        return f"TOTP for {self.user}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use recovery code, stored hashed (shown once)."""
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(_("code hash"), max_length=128)
+    used = models.DateTimeField(_("used"), null=True, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user} ({'used' if self.used else 'unused'})"
+
+
+class WebAuthnCredential(models.Model):
+    """A security key or passkey registered with the ``webauthn`` package."""
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="webauthn_credentials"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    credential_id = models.CharField(_("credential id (base64url)"), max_length=1400, unique=True)
+    public_key = models.BinaryField(_("public key (COSE)"))
+    sign_count = models.PositiveBigIntegerField(_("signature counter"), default=0)
+    transports = models.JSONField(_("transports"), default=list, blank=True)
+    discoverable = models.BooleanField(_("passkey (discoverable)"), default=False)
+    created = models.DateTimeField(_("registered"), auto_now_add=True)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("security key or passkey")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

@@ -1,13 +1,14 @@
-"""Hosted account pages."""
+"""Hosted account pages: each area's views module declares its URLs; they are mounted here."""
 
 from __future__ import annotations
 
-from django.urls import path
-
-from accounts import views
+from accounts.views import account, mfa, passwords, registration, signin
 
 app_name = "accounts"
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
+    *signin.urlpatterns,
+    *registration.urlpatterns,
+    *passwords.urlpatterns,
+    *mfa.urlpatterns,
+    *account.urlpatterns,
 ]

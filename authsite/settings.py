@@ -66,6 +66,11 @@ AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS
 # Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
 # SECRET_KEY makes the stored keys unreadable, and new ones are generated).
 AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
+# --- accounts: sign-in throttling and lockout (accounts/lockout.py) ---
+# --- accounts: registration and e-mail verification ---
+# --- accounts: passwords, reset and e-mail change ---
+# --- accounts: multi-factor authentication ---
+# --- accounts: sessions, account page and branding ---
 # Keys the audit trail's HMACs; empty: derived from SECRET_KEY.
 AUTHSITE_AUDIT_HMAC_SECRET = env.str("AUTHSITE_AUDIT_HMAC_SECRET", default="")
 AUTHSITE_AUDIT_RETENTION_DAYS = env.int("AUTHSITE_AUDIT_RETENTION_DAYS", default=365)

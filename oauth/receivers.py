@@ -130,3 +130,23 @@ def audit_client_saved(sender, instance, created, raw=False, **kwargs):
 @receiver(post_delete, sender="oauth.Application", dispatch_uid="oauth.audit_client_deleted")
 def audit_client_deleted(sender, instance, **kwargs):
     record(Action.CLIENT_DELETED, target=instance, details={"name": instance.name})
+
+
+# --- Account events that end a user's tokens (accounts never imports oauth) ------------
+from accounts import signals as account_signals  # noqa: E402
+
+
+@receiver(account_signals.credentials_changed, dispatch_uid="oauth.revoke_on_credentials")
+def revoke_tokens_when_credentials_change(sender, user, reason="", **kwargs):
+    """A password change or reset, or removed MFA, ends every refresh and access token
+    of the user (RFC 9700 §4.14.2, ASVS 7.4.3)."""
+    from oauth.services import revoke_tokens
+
+    revoke_tokens(user=user)
+
+
+@receiver(account_signals.user_disabled, dispatch_uid="oauth.revoke_on_disable")
+def revoke_tokens_of_disabled_user(sender, user, **kwargs):
+    from oauth.services import revoke_tokens
+
+    revoke_tokens(user=user)

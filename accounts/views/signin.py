@@ -1,4 +1,4 @@
-"""Hosted account pages: sign in and sign out."""
+"""Sign in and sign out."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
+from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -60,3 +61,9 @@ class LogoutView(View):
         target = next_url(request)
         logout(request)
         return HttpResponseRedirect(target or resolve_url(settings.LOGIN_URL))
+
+
+urlpatterns = [
+    path("login/", LoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,5 @@
+"""Account pages: mfa (being built)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

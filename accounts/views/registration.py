@@ -1,0 +1,5 @@
+"""Account pages: registration (being built)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
