@@ -16,7 +16,7 @@ import pytest
 
 from django.conf import settings
 
-pytest_plugins = ["tests.support.oauth"]
+pytest_plugins = ["tests.support.oauth", "tests.support.browser"]
 
 IN_CI = bool(os.environ.get("CI"))
 
