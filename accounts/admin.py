@@ -4,9 +4,11 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts import lockout
+from accounts.models import SignInLock, User
 
 
 class UserCreationForm(BaseUserCreationForm):
@@ -57,3 +59,62 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+
+@admin.register(SignInLock)
+class SignInLockAdmin(admin.ModelAdmin):
+    """Sign-in locks, read-only: clearing one goes through accounts.lockout (Redis + audit)."""
+
+    list_display = (
+        "__str__",
+        "user",
+        "source_ip",
+        "level",
+        "failures",
+        "locked_until",
+        "is_active",
+        "created",
+    )
+    list_filter = ("level", "locked_until", "created")
+    search_fields = ("user__email", "user__username", "source_ip")
+    ordering = ("-locked_until",)
+    list_select_related = ("user",)
+    readonly_fields = (
+        "login_key",
+        "user",
+        "source_ip",
+        "failures",
+        "level",
+        "locked_until",
+        "created",
+    )
+    actions = ["clear_locks"]
+
+    @admin.display(boolean=True, description=_("in force"))
+    def is_active(self, lock: SignInLock) -> bool:
+        return lock.locked_until > timezone.now()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        # Deleting a row directly would leave the Redis mirror locking, unaudited.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request, obj) -> None:
+        lockout.clear_locks([obj], actor=request.user, source="admin", request=request)
+
+    def delete_queryset(self, request, queryset) -> None:
+        lockout.clear_locks(queryset, actor=request.user, source="admin", request=request)
+
+    @admin.action(description=_("Clear selected locks"), permissions=["delete"])
+    def clear_locks(self, request, queryset) -> None:
+        count = lockout.clear_locks(
+            queryset.select_related("user"), actor=request.user, source="admin", request=request
+        )
+        self.message_user(request, _("%(count)d lock(s) cleared.") % {"count": count})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class AccountsConfig(AppConfig):
@@ -9,3 +10,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers  # noqa: F401  (connects the signal receivers)
+
+
+class AuthsiteAdminConfig(AdminConfig):
+    """django.contrib.admin with authsite's site: staff need a second factor (settings)."""
+
+    default_site = "accounts.admin_site.AuthsiteAdminSite"

@@ -13,6 +13,16 @@ from django.db import transaction
 
 
 def send(template: str, *, to: str, context: dict) -> None:
+    """Queue the e-mail once the current transaction commits (never if it rolls back).
+
+    Enqueueing is ``robust``: if the broker (or, inline, the SMTP server) fails,
+    the error is logged and the request that caused it still succeeds. The
+    change it describes is committed already, and a page that failed only for
+    some addresses would reveal which ones have accounts.
+    """
     from accounts.tasks import send_templated_email
 
-    transaction.on_commit(lambda: send_templated_email.delay(template, to, context))
+    def enqueue() -> None:
+        send_templated_email.delay(template, to, context)
+
+    transaction.on_commit(enqueue, robust=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from accounts.lockout import pop_refusal
 from accounts.sessions import record_sign_in
 from audit.events import Action, Outcome
 from audit.services import record
@@ -43,7 +44,8 @@ def count_login_failed(sender, credentials, request=None, **kwargs):
         actor=None if request is None else getattr(request, "user", None),
         target=("login", attempted, attempted),
         request=request,
-        details={"reason": "bad_credentials", "path": request.path if request else ""},
+        # "locked" when the source was refused without a password check, else "bad_credentials".
+        details={"reason": pop_refusal(), "path": request.path if request else ""},
     )
 
 
@@ -51,3 +53,20 @@ def count_login_failed(sender, credentials, request=None, **kwargs):
 def record_sign_out(sender, request, user, **kwargs):
     if user is not None:
         record(Action.LOGOUT, actor=user, target=user, request=request)
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.track_session_started")
+def track_session_started(sender, request, user, **kwargs):
+    """List the new session on the account page (device, address, last seen)."""
+    if request is not None:
+        from accounts.sessions import start_tracking
+
+        start_tracking(request, user)
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.track_session_ended")
+def track_session_ended(sender, request, user, **kwargs):
+    """A signed-out session leaves the account page's list."""
+    from accounts.sessions import stop_tracking
+
+    stop_tracking(request)

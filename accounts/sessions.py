@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import timedelta
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 AUTH_TIME_KEY = "authsite_auth_time"
 AMR_KEY = "authsite_amr"
@@ -24,3 +31,181 @@ def session_id(session) -> str:
     """A stable identifier of the session that never reveals the session key (OIDC ``sid``)."""
     key = session.session_key or ""
     return hashlib.sha256(f"authsite-sid:{key}".encode()).hexdigest()[:32] if key else ""
+
+
+# ---------------------------------------------------------------------------
+# Signed-in sessions as the account page lists them (``UserSession`` rows).
+#
+# A row is written at sign-in and removed at sign-out. "Last seen" is refreshed
+# lazily (at sign-in and when the account page is shown), at most once a minute
+# per session: no middleware writes on every request, so it is a lower bound
+# with that granularity, not a live activity clock.
+# ---------------------------------------------------------------------------
+
+LAST_SEEN_GRANULARITY_SECONDS = 60
+USER_AGENT_MAX_LENGTH = 512
+
+_BROWSERS = (  # order matters: Edge and Opera also say "Chrome", Chrome also says "Safari"
+    ("Edg/", "Edge"),
+    ("EdgA/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (  # Android says "Linux", iOS says "like Mac OS X"
+    ("Windows", "Windows"),
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_user_agent(user_agent: str) -> str:
+    """A short label such as "Firefox on Linux"; a rough guess for people, never for decisions."""
+    user_agent = (user_agent or "").strip()
+    if not user_agent:
+        return "Unknown device"
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    # A program rather than a browser (curl/8.5, python-httpx/0.27): its first product name.
+    return user_agent.split("/", 1)[0].split(" ", 1)[0][:40] or "Unknown device"
+
+
+def _session_store(session_key: str | None = None):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+
+
+def start_tracking(request, user) -> None:
+    """Write the ``UserSession`` row of the session ``login()`` has just created."""
+    from accounts.models import UserSession
+
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    if session.session_key is None:
+        session.save()  # login() has cycled the key already; this only happens without it
+    _, methods = auth_details(session)
+    UserSession.objects.update_or_create(
+        session_key=session.session_key,
+        defaults={
+            "user": user,
+            "ip": getattr(request, "client_ip", None) or None,
+            "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH],
+            "methods": " ".join(methods)[:100],
+            "last_seen": timezone.now(),
+        },
+    )
+
+
+def stop_tracking(request) -> None:
+    """Remove the row of the session that is signing out (``user_logged_out``)."""
+    from accounts.models import UserSession
+
+    session = getattr(request, "session", None) if request is not None else None
+    if session is not None and session.session_key:
+        UserSession.objects.filter(session_key=session.session_key).delete()
+
+
+def touch_session(request) -> None:
+    """Refresh "last seen", address and device of the request's session, at most once a minute.
+
+    One UPDATE that matches nothing when the row is fresh; a session signed in
+    before tracking existed gets its row here.
+    """
+    from accounts.models import UserSession
+
+    key = request.session.session_key
+    if not key or not request.user.is_authenticated:
+        return
+    now = timezone.now()
+    fields = {
+        "last_seen": now,
+        "ip": getattr(request, "client_ip", None) or None,
+        "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH],
+    }
+    stale = now - timedelta(seconds=LAST_SEEN_GRANULARITY_SECONDS)
+    mine = UserSession.objects.filter(session_key=key, user=request.user)
+    if mine.filter(last_seen__lt=stale).update(**fields) or mine.exists():
+        return
+    _, methods = auth_details(request.session)
+    UserSession.objects.update_or_create(
+        session_key=key,
+        defaults={"user": request.user, "methods": " ".join(methods)[:100], **fields},
+    )
+
+
+def list_sessions(user):
+    """The user's live sessions, newest activity first; rows of dead sessions are pruned.
+
+    A session is live when Django still has it, unexpired, for this user with
+    the current password (its auth hash): after a password change the other
+    sessions are dead even though their rows were not removed yet.
+    """
+    from django.contrib.sessions.models import Session
+
+    from accounts.models import UserSession
+
+    rows = list(UserSession.objects.filter(user=user).order_by("-last_seen", "-pk"))
+    stored = Session.objects.filter(
+        session_key__in=[row.session_key for row in rows], expire_date__gt=timezone.now()
+    )
+    live = set()
+    auth_hash = user.get_session_auth_hash()
+    for session in stored:
+        data = session.get_decoded()
+        if str(data.get(SESSION_KEY)) == str(user.pk) and constant_time_compare(
+            data.get(HASH_SESSION_KEY, ""), auth_hash
+        ):
+            live.add(session.session_key)
+    dead = [row.pk for row in rows if row.session_key not in live]
+    if dead:
+        UserSession.objects.filter(pk__in=dead).delete()
+    return [row for row in rows if row.session_key in live]
+
+
+def end_session(row, *, request=None, ended_by: str = "user") -> None:
+    """End one tracked session everywhere: its Django session and its row; audit it.
+
+    Deleting the stored session (database and, with ``cached_db``, the shared
+    cache) makes the cookie anonymous on every instance at its next request.
+    The caller must already have checked that the row belongs to the actor.
+    """
+    from audit.events import Action
+    from audit.services import record
+
+    _session_store(row.session_key).delete()
+    row.delete()
+    record(
+        Action.LOGOUT,
+        actor=row.user if ended_by == "user" else None,  # None: the request's user
+        target=row.user,
+        request=request,
+        details={
+            "ended_by": ended_by,
+            "which": "other",  # not "session": the trail redacts keys that look secret
+            "device": describe_user_agent(row.user_agent),
+        },
+    )
+
+
+def end_other_sessions(user, *, current_session_key: str | None, request=None) -> int:
+    """End every live session of ``user`` except the current one; return how many ended."""
+    ended = 0
+    for row in list_sessions(user):
+        if row.session_key != current_session_key:
+            end_session(row, request=request)
+            ended += 1
+    return ended

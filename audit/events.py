@@ -23,6 +23,7 @@ class Action(models.TextChoices):
     USER_DISABLED = "user.disabled", _("user disabled")
     USER_UNLOCKED = "user.unlocked", _("user unlocked")
     EMAIL_VERIFIED = "user.email.verified", _("e-mail verified")
+    EMAIL_CHANGE_REQUESTED = "user.email.change_requested", _("e-mail change requested")
     EMAIL_CHANGED = "user.email.changed", _("e-mail changed")
     PASSWORD_CHANGED = "user.password.changed", _("password changed")
     PASSWORD_RESET_REQUESTED = "user.password.reset_requested", _("password reset requested")

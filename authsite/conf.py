@@ -7,7 +7,13 @@ documented default and tests can override it with the ``settings`` fixture.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+DEFAULT_ACCENT_COLOR = "#3056d3"
 
 
 class AuthsiteSettings:
@@ -130,6 +136,186 @@ class AuthsiteSettings:
     def CLIENT_AUTH_FAILURE_WINDOW_SECONDS(self) -> int:
         """How long failures are counted from the first one, and the longest a lockout lasts."""
         return int(getattr(settings, "AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS", 300))
+
+    @property
+    def REGISTRATION_MODE(self) -> str:
+        """Who may create an account: ``open`` (anyone), ``invite`` (holders of an
+        invitation link, see ``manage.py invite``) or ``closed`` (only admins create accounts).
+        An unknown value counts as ``closed``, so a typo never opens sign-up."""
+        mode = str(getattr(settings, "AUTHSITE_REGISTRATION_MODE", "open")).strip().lower()
+        return mode if mode in ("open", "invite", "closed") else "closed"
+
+    @property
+    def REQUIRE_VERIFIED_EMAIL(self) -> bool:
+        """Refuse to finish an OAuth authorization for an account whose e-mail is not
+        verified: relying parties trust the ``email`` claim, so it must be the owner's."""
+        return bool(getattr(settings, "AUTHSITE_REQUIRE_VERIFIED_EMAIL", True))
+
+    @property
+    def EMAIL_VERIFICATION_MAX_AGE_SECONDS(self) -> int:
+        """How long a verification link works; a new one can be requested at any time."""
+        return int(getattr(settings, "AUTHSITE_EMAIL_VERIFICATION_MAX_AGE_SECONDS", 3 * 86400))
+
+    @property
+    def INVITATION_MAX_AGE_SECONDS(self) -> int:
+        """How long an invitation link works (it also stops once the account exists)."""
+        return int(getattr(settings, "AUTHSITE_INVITATION_MAX_AGE_SECONDS", 7 * 86400))
+
+    @property
+    def REGISTRATION_LIMIT_PER_IP(self) -> int:
+        """Registrations, and separately verification resends, accepted from one address
+        per window; past it the page answers 429 until the window ends."""
+        return int(getattr(settings, "AUTHSITE_REGISTRATION_LIMIT_PER_IP", 10))
+
+    @property
+    def REGISTRATION_EMAILS_PER_ADDRESS(self) -> int:
+        """Registration e-mails (verification links, "someone tried to register" notices)
+        sent to one address per window, so nobody can flood a mailbox; past it the page
+        looks the same but nothing is sent."""
+        return int(getattr(settings, "AUTHSITE_REGISTRATION_EMAILS_PER_ADDRESS", 3))
+
+    @property
+    def REGISTRATION_LIMIT_WINDOW_SECONDS(self) -> int:
+        """The window both registration limits count in, from the first event."""
+        return int(getattr(settings, "AUTHSITE_REGISTRATION_LIMIT_WINDOW_SECONDS", 3600))
+
+    @property
+    def LOGO_URL(self) -> str:
+        """A same-origin path to the logo (e.g. ``/static/brand/logo.svg``), or empty for none.
+
+        Anything else (another origin, ``//host``, a ``javascript:`` URL) is ignored: the
+        CSP allows same-origin images only, and a page must never load third-party content.
+        """
+        value = str(getattr(settings, "AUTHSITE_LOGO_URL", "") or "").strip()
+        if not value.startswith("/") or value.startswith("//") or "\\" in value:
+            return ""
+        return value if value.isprintable() and '"' not in value else ""
+
+    @property
+    def ACCENT_COLOR(self) -> str:
+        """The accent colour of hosted pages as ``#rrggbb``; an invalid value falls back to
+        the default rather than reaching the generated stylesheet."""
+        value = str(getattr(settings, "AUTHSITE_ACCENT_COLOR", "") or "").strip().lower()
+        return value if re.fullmatch(r"#[0-9a-f]{6}", value) else DEFAULT_ACCENT_COLOR
+
+    @property
+    def SUPPORT_EMAIL(self) -> str:
+        """Where people get help, shown in the footer and on error pages; empty (or not an
+        e-mail address) hides it."""
+        value = str(getattr(settings, "AUTHSITE_SUPPORT_EMAIL", "") or "").strip()
+        try:
+            validate_email(value)
+        except ValidationError:
+            return ""
+        return value
+
+    @property
+    def PASSWORD_MIN_LENGTH(self) -> int:
+        """The shortest password accepted (``AUTH_PASSWORD_VALIDATORS`` is built from it).
+        Length is the only rule about a password's shape: no composition rules."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_MIN_LENGTH", 12))
+
+    @property
+    def PASSWORD_MAX_LENGTH(self) -> int:
+        """The longest password accepted, in characters: long enough for any passphrase or
+        password manager, short enough that nobody can make the server hash megabytes."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_MAX_LENGTH", 4096))
+
+    @property
+    def PASSWORD_RESET_TIMEOUT_SECONDS(self) -> int:
+        """How long a reset link stays valid; short, because the link is a bearer credential.
+        (Django's ``PASSWORD_RESET_TIMEOUT`` is set from it as well.)"""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS", 3600))
+
+    @property
+    def PASSWORD_RESET_REQUESTS_PER_IP(self) -> int:
+        """Reset requests one address may make per window; past it the page looks the same
+        but no e-mail is sent (a different page would tell which addresses exist)."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_IP", 10))
+
+    @property
+    def PASSWORD_RESET_REQUESTS_PER_ADDRESS(self) -> int:
+        """Reset e-mails one e-mail address may be sent per window, so nobody can flood
+        someone's mailbox through the reset form."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_ADDRESS", 3))
+
+    @property
+    def PASSWORD_RESET_REQUEST_WINDOW_SECONDS(self) -> int:
+        """The window both reset-request limits count in, from the first request."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_RESET_REQUEST_WINDOW_SECONDS", 3600))
+
+    @property
+    def PASSWORD_CHECK_FAILURES_PER_USER(self) -> int:
+        """Wrong current passwords a signed-in user may give per hour on the password and
+        e-mail change forms, so a stolen session cannot guess the password there."""
+        return int(getattr(settings, "AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER", 10))
+
+    @property
+    def EMAIL_CHANGE_TIMEOUT_SECONDS(self) -> int:
+        """How long the confirmation link sent to a new e-mail address stays valid."""
+        return int(getattr(settings, "AUTHSITE_EMAIL_CHANGE_TIMEOUT_SECONDS", 24 * 3600))
+
+    @property
+    def EMAIL_CHANGE_REQUESTS_PER_USER(self) -> int:
+        """E-mail change requests (each sends two messages) one user may make per hour."""
+        return int(getattr(settings, "AUTHSITE_EMAIL_CHANGE_REQUESTS_PER_USER", 5))
+
+    @property
+    def LOGIN_FAILURES_PER_ACCOUNT(self) -> int:
+        """Failed sign-ins one address may make for one account in a window; reaching it
+        locks that account for that address only (other addresses still sign in)."""
+        return int(getattr(settings, "AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT", 5))
+
+    @property
+    def LOGIN_FAILURES_PER_IP(self) -> int:
+        """Failed sign-ins one address may make in a window across all accounts, so
+        spraying many accounts from one address locks the address."""
+        return int(getattr(settings, "AUTHSITE_LOGIN_FAILURES_PER_IP", 50))
+
+    @property
+    def LOGIN_FAILURE_WINDOW_SECONDS(self) -> int:
+        """The sliding window failures are counted in, and the length of a first lock
+        (each further lock of the same source doubles it)."""
+        return int(getattr(settings, "AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS", 900))
+
+    @property
+    def LOGIN_LOCK_MAX_SECONDS(self) -> int:
+        """The longest a sign-in lock lasts however often it grows; a victim is never
+        locked out for good by an attacker (ASVS 6.3.1)."""
+        return int(getattr(settings, "AUTHSITE_LOGIN_LOCK_MAX_SECONDS", 86400))
+
+    @property
+    def STAFF_MFA_REQUIRED(self) -> bool:
+        """Staff reach /admin/ only after a second factor; one without MFA is sent to
+        enrolment first (ASVS 6.3.3). Defaults to on when DEBUG is off."""
+        return bool(getattr(settings, "AUTHSITE_STAFF_MFA_REQUIRED", not settings.DEBUG))
+
+    @property
+    def MFA_ENCRYPTION_SECRET(self) -> str:
+        """Encrypts TOTP secrets and keys recovery-code hashes; if it changes, enrolled
+        users must enrol again. Empty: SECRET_KEY (its fallbacks still decrypt)."""
+        return getattr(settings, "AUTHSITE_MFA_ENCRYPTION_SECRET", "")
+
+    @property
+    def MFA_ATTEMPTS_PER_USER(self) -> int:
+        """Second-factor attempts per pending sign-in user in one window; then refused
+        with "wait N minutes" (a 6-digit code cannot be guessed in a few tries)."""
+        return int(getattr(settings, "AUTHSITE_MFA_ATTEMPTS_PER_USER", 5))
+
+    @property
+    def MFA_ATTEMPTS_PER_IP(self) -> int:
+        """Second-factor attempts per address in one window, whatever the account."""
+        return int(getattr(settings, "AUTHSITE_MFA_ATTEMPTS_PER_IP", 30))
+
+    @property
+    def MFA_ATTEMPT_WINDOW_SECONDS(self) -> int:
+        """The window the MFA attempt limits count in (and the longest wait)."""
+        return int(getattr(settings, "AUTHSITE_MFA_ATTEMPT_WINDOW_SECONDS", 300))
+
+    @property
+    def MFA_PENDING_SECONDS(self) -> int:
+        """How long after the password the second factor may be given; then sign in again."""
+        return int(getattr(settings, "AUTHSITE_MFA_PENDING_SECONDS", 300))
 
 
 authsite_settings = AuthsiteSettings()

@@ -42,6 +42,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     # credentials inside URLs: scheme://user:password@host
     (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
+    # capability links in paths: password reset, e-mail verification and e-mail change
+    (
+        re.compile(r"(/(?:password/reset/[^/\s]+|verify|email/change/confirm)/)[^/\s]{16,}"),
+        rf"\1{REDACTED}",
+    ),
 )
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 

@@ -67,10 +67,68 @@ AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS
 # SECRET_KEY makes the stored keys unreadable, and new ones are generated).
 AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
 # --- accounts: sign-in throttling and lockout (accounts/lockout.py) ---
+AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = env.int("AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT", default=5)
+AUTHSITE_LOGIN_FAILURES_PER_IP = env.int("AUTHSITE_LOGIN_FAILURES_PER_IP", default=50)
+AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS = env.int(
+    "AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS", default=900
+)
+AUTHSITE_LOGIN_LOCK_MAX_SECONDS = env.int("AUTHSITE_LOGIN_LOCK_MAX_SECONDS", default=86400)
 # --- accounts: registration and e-mail verification ---
+AUTHSITE_REGISTRATION_MODE = env.str("AUTHSITE_REGISTRATION_MODE", default="open")
+AUTHSITE_REQUIRE_VERIFIED_EMAIL = env.bool("AUTHSITE_REQUIRE_VERIFIED_EMAIL", default=True)
+AUTHSITE_EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int(
+    "AUTHSITE_EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 3600
+)
+AUTHSITE_INVITATION_MAX_AGE_SECONDS = env.int(
+    "AUTHSITE_INVITATION_MAX_AGE_SECONDS", default=7 * 24 * 3600
+)
+AUTHSITE_REGISTRATION_LIMIT_PER_IP = env.int("AUTHSITE_REGISTRATION_LIMIT_PER_IP", default=10)
+AUTHSITE_REGISTRATION_EMAILS_PER_ADDRESS = env.int(
+    "AUTHSITE_REGISTRATION_EMAILS_PER_ADDRESS", default=3
+)
+AUTHSITE_REGISTRATION_LIMIT_WINDOW_SECONDS = env.int(
+    "AUTHSITE_REGISTRATION_LIMIT_WINDOW_SECONDS", default=3600
+)
 # --- accounts: passwords, reset and e-mail change ---
+AUTHSITE_PASSWORD_MIN_LENGTH = env.int("AUTHSITE_PASSWORD_MIN_LENGTH", default=12)
+# Caps what Argon2 is asked to hash on every sign-in, change and reset.
+AUTHSITE_PASSWORD_MAX_LENGTH = env.int("AUTHSITE_PASSWORD_MAX_LENGTH", default=4096)
+AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS = env.int(
+    "AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS", default=3600
+)
+AUTHSITE_PASSWORD_RESET_REQUESTS_PER_IP = env.int(
+    "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_IP", default=10
+)
+AUTHSITE_PASSWORD_RESET_REQUESTS_PER_ADDRESS = env.int(
+    "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_ADDRESS", default=3
+)
+AUTHSITE_PASSWORD_RESET_REQUEST_WINDOW_SECONDS = env.int(
+    "AUTHSITE_PASSWORD_RESET_REQUEST_WINDOW_SECONDS", default=3600
+)
+AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER = env.int(
+    "AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER", default=10
+)
+AUTHSITE_EMAIL_CHANGE_TIMEOUT_SECONDS = env.int(
+    "AUTHSITE_EMAIL_CHANGE_TIMEOUT_SECONDS", default=24 * 3600
+)
+AUTHSITE_EMAIL_CHANGE_REQUESTS_PER_USER = env.int(
+    "AUTHSITE_EMAIL_CHANGE_REQUESTS_PER_USER", default=5
+)
 # --- accounts: multi-factor authentication ---
+# Staff must use a second factor to reach /admin/ (on by default in production).
+AUTHSITE_STAFF_MFA_REQUIRED = env.bool("AUTHSITE_STAFF_MFA_REQUIRED", default=not DEBUG)
+# Encrypts TOTP secrets and keys recovery-code hashes; empty: derived from
+# SECRET_KEY (and SECRET_KEY_FALLBACKS while rotating it).
+AUTHSITE_MFA_ENCRYPTION_SECRET = env.str("AUTHSITE_MFA_ENCRYPTION_SECRET", default="")
+AUTHSITE_MFA_ATTEMPTS_PER_USER = env.int("AUTHSITE_MFA_ATTEMPTS_PER_USER", default=5)
+AUTHSITE_MFA_ATTEMPTS_PER_IP = env.int("AUTHSITE_MFA_ATTEMPTS_PER_IP", default=30)
+AUTHSITE_MFA_ATTEMPT_WINDOW_SECONDS = env.int("AUTHSITE_MFA_ATTEMPT_WINDOW_SECONDS", default=300)
+AUTHSITE_MFA_PENDING_SECONDS = env.int("AUTHSITE_MFA_PENDING_SECONDS", default=300)
 # --- accounts: sessions, account page and branding ---
+AUTHSITE_SITE_NAME = env.str("AUTHSITE_SITE_NAME", default="authsite")
+AUTHSITE_LOGO_URL = env.str("AUTHSITE_LOGO_URL", default="")
+AUTHSITE_ACCENT_COLOR = env.str("AUTHSITE_ACCENT_COLOR", default="#3056d3")
+AUTHSITE_SUPPORT_EMAIL = env.str("AUTHSITE_SUPPORT_EMAIL", default="")
 # Keys the audit trail's HMACs; empty: derived from SECRET_KEY.
 AUTHSITE_AUDIT_HMAC_SECRET = env.str("AUTHSITE_AUDIT_HMAC_SECRET", default="")
 AUTHSITE_AUDIT_RETENTION_DAYS = env.int("AUTHSITE_AUDIT_RETENTION_DAYS", default=365)
@@ -122,7 +180,8 @@ def _development_secret_key() -> str:
 SECRET_KEY = _SECRET_KEY or _development_secret_key()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with authsite's site: staff need MFA (accounts/admin_site.py).
+    "accounts.apps.AuthsiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -221,7 +280,7 @@ if _REDIS_URL:
     # Sessions stay in the database (the account page lists them) with Redis
     # in front; never cached_db over the local-memory cache, which is not
     # shared between workers and would keep a deleted session alive.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "accounts.session_store"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -269,15 +328,22 @@ PASSWORD_HASHERS = [
     # Client secrets only (OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"]), never passwords.
     "oauth.hashers.ClientSecretHasher",
 ]
+# No composition rules (ASVS 6.2.5): length, not common, not breached, not like the
+# account's own names. The accounts.passwords classes are Django's with messages
+# that say what to do instead.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "accounts.passwords.MaximumLengthValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 12},
+        "OPTIONS": {"min_length": AUTHSITE_PASSWORD_MIN_LENGTH},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.UserAttributeSimilarityValidator"},
+    {"NAME": "accounts.passwords.CommonPasswordValidator"},
+    {"NAME": "accounts.passwords.BreachedPasswordValidator"},
+    {"NAME": "accounts.passwords.NumericPasswordValidator"},
 ]
+# Reset links are single-use (the token hashes the password and last sign-in).
+PASSWORD_RESET_TIMEOUT = AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
 
@@ -376,6 +442,8 @@ SECURE_HSTS_PRELOAD = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The expired-form page in the site's look, instead of Django's technical 403.
+CSRF_FAILURE_VIEW = "authsite.branding.csrf_failure"
 # authsite.middleware.RequestContextMiddleware replaces SecurityMiddleware and
 # XFrameOptionsMiddleware (it sets HSTS, nosniff, Referrer-Policy, CSP and
 # X-Frame-Options); authsite.W001 checks that it is installed instead.

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from authsite import health, metrics_view
+from authsite import branding, health, metrics_view
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="index"),
@@ -13,7 +13,9 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("health/detailed", health.detailed, name="health-detailed"),
     path("metrics", metrics_view.metrics, name="metrics"),
+    path("branding.css", branding.stylesheet, name="branding-css"),
     path("accounts/", include("accounts.urls")),
     path("", include("oauth.urls")),
+    path("", include("oauth.account_urls")),
     path("admin/", admin.site.urls),
 ]

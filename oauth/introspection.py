@@ -38,7 +38,7 @@ def _access_token(token: str) -> dict | None:
     if row.user is not None and not row.user.is_active:
         return None
     client_id = row.application.client_id if row.application else None
-    return {
+    answer = {
         "active": True,
         "token_type": "Bearer",
         "scope": row.scope,
@@ -50,6 +50,9 @@ def _access_token(token: str) -> dict | None:
         "aud": row.resource or client_id,
         **({"sub": client_id} if row.user is None else _user_fields(row.user)),
     }
+    if not row.scope:
+        del answer["scope"]  # a scope value names at least one scope (RFC 6749 §3.3)
+    return answer
 
 
 def _refresh_token(token: str) -> dict | None:

@@ -78,6 +78,8 @@ def mint_access_token(request, refresh_token: bool = False) -> str:
         signed_in = grant.auth_time if grant is not None and grant.auth_time else user.last_login
         if signed_in is not None:
             body["auth_time"] = int(signed_in.timestamp())
+    if not body["scope"]:
+        del body["scope"]  # RFC 9068 §2.2.3: scope only when some were granted
     request.authsite_access_jti = jti
     return sign(body, typ="at+jwt")
 

@@ -17,13 +17,15 @@ from oauth2_provider.views import RPInitiatedLogoutView
 from oauth2_provider.views import TokenView as DOTTokenView
 from oauth2_provider.views import UserInfoView as DOTUserInfoView
 
-from django.http import HttpResponse, JsonResponse, QueryDict
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_details, session_id
+from authsite.conf import authsite_settings
 from oauth import (
     client_auth,
     consent,
@@ -118,6 +120,15 @@ class AuthorizationView(DOTAuthorizationView):
                     "invalid_request", f"The parameter {name} is repeated.", status=400
                 )
         drop_empty_parameters(request)
+        # Relying parties trust the email claim: an unverified account verifies first.
+        user = request.user
+        if (
+            authsite_settings.REQUIRE_VERIFIED_EMAIL
+            and user.is_authenticated
+            and not user.email_verified
+        ):
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('accounts:verify-required')}?{query}")
         return super().dispatch(request, *args, **kwargs)
 
     def render_error(self, error: str, description: str, *, status: int):

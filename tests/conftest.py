@@ -117,7 +117,9 @@ def password():
 def user(db, password):
     from accounts.models import User
 
-    return User.objects.create_user(email="alice@example.com", username="alice", password=password)
+    return User.objects.create_user(
+        email="alice@example.com", username="alice", password=password, email_verified=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -130,12 +132,25 @@ def broker_url():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_client_auth_throttle():
-    """Throttle counters live in the shared cache and outlive a test: start each one clean."""
+def _fresh_throttles():
+    """Rate-limit and lockout counters live in the shared cache and outlive a test (the
+    database rolls back, Redis does not): each test starts with none."""
     yield
-    try:
-        from oauth.client_auth import reset_throttle
+    from django.core.cache import cache
 
-        reset_throttle("127.0.0.1")
-    except Exception:  # the cache may be deliberately unreachable in a test
+    try:
+        if settings.CACHES["default"]["BACKEND"].startswith("django_redis"):
+            from django_redis import get_redis_connection
+
+            redis = get_redis_connection("default")
+            keys = [
+                key
+                for pattern in ("*authsite:rl:*", "*authsite:lo:*")
+                for key in redis.scan_iter(pattern, count=1000)
+            ]
+            if keys:
+                redis.delete(*keys)
+        else:
+            cache.clear()
+    except Exception:  # a test may have left the cache unreachable on purpose
         pass

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
+from accounts import mfa
 from accounts.forms import FORM_ERROR_ID, LoginForm
 from accounts.services import get_safe_next_url
 
@@ -39,8 +42,18 @@ class LoginView(View):
         form = LoginForm(request, data=request.POST)
         if not form.is_valid():
             return self.render_form(request, form, target)
+        user = form.get_user()
+        if mfa.has_mfa(user):
+            # Not signed in yet: the second factor comes first (accounts:mfa-verify).
+            # A new session key, so a planted session id gains nothing from this step.
+            request.session.cycle_key()
+            mfa.start_pending_sign_in(request.session, user, next_url=target or "")
+            verify = reverse("accounts:mfa-verify")
+            return HttpResponseRedirect(
+                f"{verify}?{urlencode({'next': target})}" if target else verify
+            )
         # login() rotates the session key, so a planted session id is useless.
-        login(request, form.get_user())
+        login(request, user)
         return HttpResponseRedirect(target or resolve_url(settings.LOGIN_REDIRECT_URL))
 
     def render_form(self, request, form, target):

@@ -63,4 +63,8 @@ def test_older_hashes_are_upgraded_on_sign_in(user, password):
 def test_user_has_stable_public_id_and_timestamps(user):
     assert user.uuid and user.date_joined and user.last_login is None
     assert User.objects.get(uuid=user.uuid) == user
-    assert user.email_verified is False
+
+
+def test_a_new_account_starts_with_an_unverified_email(db):
+    new = User.objects.create_user(email="new@example.com", password="a long enough pass 1")
+    assert new.email_verified is False

@@ -126,3 +126,22 @@ def test_server_logs_hold_no_secret_and_carry_request_ids(tmp_path):
     assert all(line["request_id"] not in ("", "-") for line in access)
     assert any(line["request_id"] == "trace-me-123" for line in access)
     assert any(line["path"] == "/health/live" for line in access), "path logged, query dropped"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/password/reset/MTIzNDU2/cf3k2l-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d/",
+        "/accounts/verify/eyJ1IjoiYWxpY2UifQ:1tQx9Z:abcdefghijklmnopqrstuvwxyz012345/",
+        "/accounts/email/change/confirm/eyJlbWFpbCI6ImFAYi5jIn0:1tQx9Z:abcdefghijklmnop/",
+    ],
+)
+def test_capability_links_in_paths_are_redacted(path):
+    """A reset, verification or e-mail-change link in a logged path must not be replayable."""
+    from authsite.logging import redact
+
+    redacted = redact(f"GET {path} 200 3.1ms 127.0.0.1")
+    assert "[REDACTED]" in redacted
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    assert token not in redacted
+    assert redact("GET /accounts/verify/resend/ 302") == "GET /accounts/verify/resend/ 302"

@@ -136,7 +136,7 @@ def test_service_urls_switch_to_postgres_pool_redis_and_a_broker(tmp_path):
     assert seen["conn_max_age"] == 0, "persistent connections exhaust PostgreSQL under ASGI"
     assert seen["options"]["pool"]["max_size"] >= 1
     assert seen["cache"] == "django_redis.cache.RedisCache"
-    assert seen["sessions"] == "django.contrib.sessions.backends.cached_db"
+    assert seen["sessions"] == "accounts.session_store"  # cached_db that survives Redis loss
     assert seen["eager"] is False
     assert seen["broker"].startswith("amqp://")
     assert seen["email"] == "django.core.mail.backends.smtp.EmailBackend"

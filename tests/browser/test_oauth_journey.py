@@ -33,11 +33,11 @@ def test_sign_in_and_consent_in_a_browser(page, live_server, user, password):
     assert "/accounts/login/" in page.url
     page.get_by_label("Username or e-mail").fill("alice")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     assert page.get_by_role("alert").is_visible()
 
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     assert "Photo app" in page.get_by_role("heading", level=1).inner_text()
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url("https://rp.test/**")

@@ -100,7 +100,7 @@ def test_code_pkce_tokens_userinfo_refresh_reuse_revoke_introspect(signed_in, co
         "family_name": "",
         "preferred_username": "alice",
         "email": "alice@example.com",
-        "email_verified": False,
+        "email_verified": True,
     }
 
     first_refresh = token["refresh_token"]

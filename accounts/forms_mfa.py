@@ -1,0 +1,106 @@
+"""Forms of the multi-factor pages: input shape and the messages people see."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts import mfa
+from accounts.forms import PASSWORD_MAX_LENGTH
+
+
+class CurrentPasswordForm(forms.Form):
+    """Re-authentication before changing MFA or recovery data (ASVS 7.5.1)."""
+
+    password = forms.CharField(
+        label=_("Current password"),
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs) -> None:
+        self.user = user
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        try:
+            ok = mfa.check_current_password(self.user, password)
+        except mfa.MFAError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+        if not ok:
+            raise forms.ValidationError(
+                _("Your current password is incorrect. Enter the password you sign in with."),
+                code="wrong_password",
+            )
+        return password
+
+    def mark_invalid_fields(self) -> None:
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": f"{name}-error"}
+                )
+
+
+class TOTPSetupForm(CurrentPasswordForm):
+    code = forms.CharField(
+        label=_("Code from the app"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
+    )
+    field_order = ["code", "password"]
+
+    def clean_code(self):
+        code = mfa.clean_otp(self.cleaned_data["code"])
+        if len(code) != mfa.TOTP_DIGITS or not code.isascii() or not code.isdigit():
+            raise forms.ValidationError(
+                _("Enter the 6-digit code your authenticator app shows now."), code="format"
+            )
+        return code
+
+
+class WebAuthnNameForm(CurrentPasswordForm):
+    name = forms.CharField(
+        label=_("Name of the key"),
+        max_length=100,
+        initial=_("Security key"),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    field_order = ["name", "password"]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise forms.ValidationError(
+                _("Use letters, digits and spaces for the name."), code="format"
+            )
+        return name
+
+
+class VerifyCodeForm(forms.Form):
+    """The sign-in step: a code from the app, or a recovery code."""
+
+    METHOD_CHOICES = [("totp", _("Authenticator app")), ("recovery", _("Recovery code"))]
+
+    method = forms.ChoiceField(choices=METHOD_CHOICES, widget=forms.HiddenInput)
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
