@@ -35,6 +35,12 @@ class LoginForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
+    remember = forms.BooleanField(
+        label=_("Keep me signed in on this device"),
+        required=False,
+        help_text=_("Leave it off on a shared computer."),
+    )
+
     error_messages = {
         "invalid_login": _("The username/e-mail or password is incorrect."),
     }
@@ -44,6 +50,9 @@ class LoginForm(forms.Form):
         self.user_cache = None
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # The server refuses an over-long password with a message; a browser honouring
+        # maxlength would silently cut a pasted one instead.
+        self.fields["password"].widget.attrs.pop("maxlength", None)
 
     def clean(self):
         username = self.cleaned_data.get("username")

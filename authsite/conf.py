@@ -317,5 +317,10 @@ class AuthsiteSettings:
         """How long after the password the second factor may be given; then sign in again."""
         return int(getattr(settings, "AUTHSITE_MFA_PENDING_SECONDS", 300))
 
+    @property
+    def REMEMBER_DEVICE_DAYS(self) -> int:
+        """How long 'Keep me signed in on this device' keeps a browser signed in."""
+        return int(getattr(settings, "AUTHSITE_REMEMBER_DEVICE_DAYS", 30))
+
 
 authsite_settings = AuthsiteSettings()

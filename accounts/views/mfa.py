@@ -24,7 +24,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import mfa
+from accounts import mfa, sessions
 from accounts.forms_mfa import CurrentPasswordForm, TOTPSetupForm, VerifyCodeForm, WebAuthnNameForm
 from accounts.models import WebAuthnCredential
 from accounts.services import get_safe_next_url
@@ -284,7 +284,9 @@ def finish_sign_in(request, pending: mfa.Pending, *, methods: list[str], method:
     mfa.record_used(user, method, request)
     request.authsite_amr = methods  # read by accounts.receivers on user_logged_in
     backend = pending.backend or settings.AUTHENTICATION_BACKENDS[0]
+    remember = bool(request.session.get(sessions.REMEMBER_KEY))
     login(request, user, backend=backend)  # rotates the session key
+    sessions.apply_remember_choice(request.session, remember)
     return pending.next_url or next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 

@@ -14,7 +14,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import mfa
+from accounts import mfa, sessions
 from accounts.forms import FORM_ERROR_ID, LoginForm
 from accounts.services import get_safe_next_url
 
@@ -48,12 +48,14 @@ class LoginView(View):
             # A new session key, so a planted session id gains nothing from this step.
             request.session.cycle_key()
             mfa.start_pending_sign_in(request.session, user, next_url=target or "")
+            request.session[sessions.REMEMBER_KEY] = form.cleaned_data["remember"]
             verify = reverse("accounts:mfa-verify")
             return HttpResponseRedirect(
                 f"{verify}?{urlencode({'next': target})}" if target else verify
             )
         # login() rotates the session key, so a planted session id is useless.
         login(request, user)
+        sessions.apply_remember_choice(request.session, form.cleaned_data["remember"])
         return HttpResponseRedirect(target or resolve_url(settings.LOGIN_REDIRECT_URL))
 
     def render_form(self, request, form, target):

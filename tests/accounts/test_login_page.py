@@ -191,3 +191,25 @@ def test_pages_have_no_inline_script_or_style(client, user, method, path):
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body, re.IGNORECASE)
     assert not re.search(r"\sstyle\s*=", body, re.IGNORECASE)
     assert "<style" not in body.lower()
+
+
+def test_keep_me_signed_in_sets_a_bounded_persistent_cookie(client, user, password):
+    page = client.get("/accounts/login/")
+    assert 'name="remember"' in page.content.decode()
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": password, "remember": "on"}
+    )
+    cookie = response.cookies["sessionid"]
+    assert int(cookie["max-age"]) == 30 * 86400
+
+
+def test_without_keep_me_signed_in_the_cookie_ends_with_the_browser(client, user, password):
+    response = client.post("/accounts/login/", {"username": "alice", "password": password})
+    assert response.status_code in (302, 303)
+    assert not response.cookies["sessionid"]["max-age"]
+
+
+def test_the_password_field_has_no_maxlength_that_would_cut_a_pasted_password(client):
+    html = client.get("/accounts/login/").content.decode()
+    password_input = re.search(r'<input[^>]+name="password"[^>]*>', html).group(0)
+    assert "maxlength" not in password_input

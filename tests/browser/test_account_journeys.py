@@ -127,3 +127,36 @@ def test_forgotten_password_reset_from_the_emailed_link(page, live_server, user,
     sign_in(page, base, "alice", new_password)
     page.goto(f"{base}/accounts/account/")
     assert "/accounts/login/" not in page.url
+
+
+def test_register_verify_and_end_another_session(chromium, page, live_server, mailoutbox):
+    base = live_server.url
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_label("E-mail address").fill("carol@example.com")
+    page.get_by_label("Username (optional)").fill("carol")
+    page.get_by_label("Password", exact=True).fill("carol's long passphrase 77")
+    page.get_by_label("Password again").fill("carol's long passphrase 77")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(re.compile(r".*/accounts/register/done/.*"))
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["carol@example.com"]
+    link = re.search(r"https?://\S+?(/accounts/verify/\S+?/)", mailoutbox[0].body).group(1)
+    page.goto(base + link)
+    page.get_by_role("button", name="Confirm my address").click()
+    page.wait_for_load_state()
+    from accounts.models import User
+
+    assert User.objects.get(email="carol@example.com").email_verified
+
+    # Signed in on a second device too; the first ends that other session.
+    other = chromium.new_context().new_page()
+    sign_in(other, base, "carol", "carol's long passphrase 77")
+    sign_in(page, base, "carol", "carol's long passphrase 77")
+    page.goto(f"{base}/accounts/account/")
+    page.get_by_role("button", name="Sign out all other sessions").click()
+    page.wait_for_load_state()
+    other.goto(f"{base}/accounts/account/")
+    assert "/accounts/login/" in other.url
+    page.goto(f"{base}/accounts/account/")
+    assert "/accounts/login/" not in page.url
+    other.context.close()
