@@ -271,6 +271,11 @@ def _after_removal(user, method: str, request) -> None:
     signals.credentials_changed.send(
         sender=get_user_model(), user=user, request=request, reason="mfa_removed"
     )
+    # Sessions elsewhere may belong to whoever made removing the factor worth it (ASVS 7.4.3).
+    from accounts.passwords import end_sessions
+
+    session = getattr(request, "session", None)
+    end_sessions(user, keep=getattr(session, "session_key", None))
 
 
 # --- recovery codes ---

@@ -352,6 +352,15 @@ def test_removing_totp_revokes_the_users_refresh_tokens(http, totp_user, passwor
     assert refresh(http, app, secret, tokens["refresh_token"]).status_code == 400
 
 
+def test_removing_totp_ends_the_users_other_sessions(client, totp_user):
+    """ASVS 7.4.3: whoever is signed in elsewhere must sign in again after a factor goes."""
+    user, _ = totp_user
+    client.force_login(user)
+    assert client.get("/accounts/account/").status_code == 200
+    mfa.remove_totp(user)
+    assert client.get("/accounts/account/").status_code == 302
+
+
 # --- staff and the admin ---
 
 
