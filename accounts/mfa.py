@@ -272,7 +272,7 @@ def _after_removal(user, method: str, request) -> None:
         sender=get_user_model(), user=user, request=request, reason="mfa_removed"
     )
     # Sessions elsewhere may belong to whoever made removing the factor worth it (ASVS 7.4.3).
-    from accounts.passwords import end_sessions
+    from accounts.sessions import end_sessions
 
     session = getattr(request, "session", None)
     end_sessions(user, keep=getattr(session, "session_key", None))

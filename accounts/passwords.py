@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib import import_module
 
-from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation, update_session_auth_hash
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
@@ -34,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts import emails
+from accounts.sessions import end_sessions
 from accounts.signals import credentials_changed
 from audit.events import Action, Outcome
 from audit.services import record
@@ -197,27 +196,6 @@ def absolute_url(path: str) -> str:
     """Links in e-mails point at the public URL, never at the Host header of the request
     (a forged Host would otherwise send the secret link to an attacker's site)."""
     return f"{authsite_settings.PUBLIC_URL}{path}"
-
-
-def end_sessions(user, *, keep: str | None = None) -> int:
-    """End every session of ``user`` except the one whose key is ``keep``; return how many.
-
-    ``UserSession`` rows name the user's sessions; each is deleted through the
-    session engine, so a cached copy (``cached_db``) goes as well. Sessions
-    without a row are ended anyway at their next request: Django checks the
-    password hash stored in every session (session-auth-hash).
-    """
-    from accounts.models import UserSession
-
-    rows = UserSession.objects.filter(user=user)
-    if keep:
-        rows = rows.exclude(session_key=keep)
-    keys = list(rows.values_list("session_key", flat=True))
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    for key in keys:
-        store.delete(key)
-    UserSession.objects.filter(user=user, session_key__in=keys).delete()
-    return len(keys)
 
 
 def _keep_current_session(request, user) -> None:

@@ -211,6 +211,26 @@ def end_other_sessions(user, *, current_session_key: str | None, request=None) -
     return ended
 
 
+def end_sessions(user, *, keep: str | None = None) -> int:
+    """End every session of ``user`` except the one whose key is ``keep``; return how many.
+
+    ``UserSession`` rows name the user's sessions; each is deleted through the
+    session engine, so a cached copy (``cached_db``) goes as well. Sessions
+    without a row are ended anyway at their next request: Django checks the
+    password hash stored in every session (session-auth-hash).
+    """
+    from accounts.models import UserSession
+
+    rows = UserSession.objects.filter(user=user)
+    if keep:
+        rows = rows.exclude(session_key=keep)
+    keys = list(rows.values_list("session_key", flat=True))
+    for key in keys:
+        _session_store(key).delete()
+    UserSession.objects.filter(user=user, session_key__in=keys).delete()
+    return len(keys)
+
+
 REMEMBER_KEY = "authsite_remember_device"
 
 

@@ -20,22 +20,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-COLUMNS = (
-    "id",
-    "occurred_at",
-    "action",
-    "outcome",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-)
+from audit.models import CONTENT_FIELDS
+
+COLUMNS = ("id", *CONTENT_FIELDS)
 CHUNK_SIZE = 2000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

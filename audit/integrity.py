@@ -22,26 +22,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditEvent, AuditSeal
+from audit.models import CONTENT_FIELDS, AuditEvent, AuditSeal
 from authsite.conf import authsite_settings
 
 GENESIS = "0" * 64
-SIGNED_FIELDS = (
-    "occurred_at",
-    "action",
-    "outcome",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-    "nonce",
-)
+SIGNED_FIELDS = (*CONTENT_FIELDS, "nonce")
 
 _keys: dict[str, bytes] = {}
 

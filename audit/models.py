@@ -15,6 +15,23 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.events import ActorType, Outcome
 
+# What an event says, in one order: the HMAC, the exports and the archive all use it.
+CONTENT_FIELDS = (
+    "occurred_at",
+    "action",
+    "outcome",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "target_type",
+    "target_id",
+    "target_label",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+
 
 class AuditEvent(models.Model):
     id = models.BigAutoField(primary_key=True)

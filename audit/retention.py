@@ -19,26 +19,9 @@ from django.utils import timezone
 
 from audit import integrity
 from audit.events import Action
-from audit.models import AuditEvent, AuditSeal
+from audit.models import CONTENT_FIELDS, AuditEvent, AuditSeal
 
-EXPORT_FIELDS = (
-    "id",
-    "occurred_at",
-    "action",
-    "outcome",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-    "nonce",
-    "digest",
-)
+EXPORT_FIELDS = ("id", *CONTENT_FIELDS, "nonce", "digest")
 
 
 def jsonl_lines(queryset):

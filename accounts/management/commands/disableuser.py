@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 
-from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
-from accounts.models import UserSession
+from accounts.management.lookups import user_from_argument
+from accounts.sessions import end_sessions
 from accounts.signals import user_disabled
 from audit.events import Action
 from audit.services import record
@@ -29,18 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("user", metavar="USER", help="Username or e-mail address.")
 
     def handle(self, *args, user, **options):
-        User = get_user_model()
-        try:
-            account = User.objects.get_by_login(user)
-        except User.DoesNotExist:
-            raise CommandError(f"No user with username or e-mail {user!r}.") from None
+        account = user_from_argument(user)
         was_active = account.is_active
         with transaction.atomic():
             account.is_active = False
             account.save(update_fields=["is_active"])
             ended = end_sessions(account)
             # oauth/receivers.py revokes every access and refresh token of the user.
-            user_disabled.send(sender=User, user=account, request=None)
+            user_disabled.send(sender=type(account), user=account, request=None)
             record(
                 Action.USER_DISABLED,
                 target=account,
@@ -55,24 +48,3 @@ class Command(BaseCommand):
             f"{state} {account}; ended {ended} session{'' if ended == 1 else 's'} "
             "and revoked every token."
         )
-
-
-def end_sessions(user) -> int:
-    """Delete every session of ``user``: the listed ones and any other the store holds."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    keys = set(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
-    if hasattr(store, "get_model_class"):  # database-backed: find unlisted ones too
-        owner = str(user.pk)
-        sessions = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
-        for session in sessions.only("session_key", "session_data").iterator():
-            if store().decode(session.session_data).get(SESSION_KEY) == owner:
-                keys.add(session.session_key)
-    UserSession.objects.filter(user=user).delete()
-    for key in keys:
-        try:
-            store(key).delete()
-        except Exception as exc:  # cache down (cached_db): delete the row directly
-            logger.warning("session cache entry not removed (%s)", type(exc).__name__)
-            if hasattr(store, "get_model_class"):
-                store.get_model_class().objects.filter(session_key=key).delete()
-    return len(keys)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from accounts import lockout
+from accounts.management.lookups import user_from_argument
 
 
 class Command(BaseCommand):
@@ -18,10 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("user", metavar="USER", help="Username or e-mail address.")
 
     def handle(self, *args, user, **options):
-        User = get_user_model()
-        try:
-            account = User.objects.get_by_login(user)
-        except User.DoesNotExist:
-            raise CommandError(f"No user with username or e-mail {user!r}.") from None
+        account = user_from_argument(user)
         count = lockout.unlock_user(account, source="manage.py unlock")
         self.stdout.write(f"Cleared {count} sign-in lock{'' if count == 1 else 's'} of {account}.")
