@@ -20,7 +20,8 @@ from oauthlib.oauth2.rfc6749 import errors
 from django.utils import timezone
 
 from authsite.conf import authsite_settings
-from oauth import claims, client_auth, keys, revocation, signals, tokens
+from authsite.logging import current_request_var
+from oauth import claims, client_auth, consent, keys, revocation, signals, tokens
 from oauth.errors import OAuthError
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
@@ -82,6 +83,23 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         return super().validate_response_type(
             client_id, response_type, client, request, *args, **kwargs
         )
+
+    # --- prompt=none (OIDC Core §3.1.2.1) ------------------------------------------
+    def validate_silent_login(self, request):
+        """The authorization view only runs for a signed-in user (anonymous prompt=none
+        requests get ``login_required`` before reaching oauthlib)."""
+        django_request = current_request_var.get()
+        user = getattr(django_request, "user", None)
+        return bool(user is not None and user.is_authenticated)
+
+    def validate_silent_authorization(self, request):
+        """Silent only when no consent page would be shown: first-party, or consent to
+        exactly these scopes remembered; otherwise ``consent_required``."""
+        django_request = current_request_var.get()
+        user = getattr(django_request, "user", None)
+        if user is None or not user.is_authenticated or request.client is None:
+            return False
+        return consent.is_remembered(user, request.client, request.scopes or [])
 
     # --- authorization codes ---------------------------------------------------
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):

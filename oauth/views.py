@@ -12,6 +12,7 @@ import hashlib
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView as DOTAuthorizationView
 from oauth2_provider.views import RPInitiatedLogoutView
 from oauth2_provider.views import TokenView as DOTTokenView
@@ -127,9 +128,29 @@ class AuthorizationView(DOTAuthorizationView):
             and user.is_authenticated
             and not user.email_verified
         ):
+            if "none" in request.GET.get("prompt", "").split():
+                return self.interaction_required(request)
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('accounts:verify-required')}?{query}")
         return super().dispatch(request, *args, **kwargs)
+
+    def interaction_required(self, request):
+        """prompt=none cannot show the verification page: tell the client (OIDC Core §3.1.2.6).
+
+        The request is validated first, so the error only ever goes to a registered
+        redirect URI; an invalid one gets the error page instead.
+        """
+        try:
+            _scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        application = client_auth.load_client(credentials["client_id"])
+        parameters = {"error": "interaction_required"}
+        if credentials.get("state"):
+            parameters["state"] = credentials["state"]
+        redirect_uri = credentials["redirect_uri"]
+        separator = "&" if "?" in redirect_uri else "?"
+        return self.redirect(f"{redirect_uri}{separator}{urlencode(parameters)}", application)
 
     def render_error(self, error: str, description: str, *, status: int):
         response = self.response_class(

@@ -23,7 +23,7 @@ from accounts.identifiers import normalise_username
 from accounts.models import User
 from audit.models import AuditEvent
 from authsite.conf import authsite_settings
-from tests.support.oauth import authorize, pkce_pair
+from tests.support.oauth import authorize, pkce_pair, redirect_query
 
 pytestmark = [pytest.mark.django_db]
 
@@ -387,6 +387,33 @@ def test_an_unverified_account_is_sent_to_verify_before_authorizing(
     again = signed_in.get(verified.headers["location"])
     assert again.status_code == 200, again.headers.get("location")
     assert 'name="allow"' in again.text
+
+
+def test_prompt_none_for_an_unverified_account_is_interaction_required(
+    signed_in, first_party, user
+):
+    """OIDC Core §3.1.2.6: with prompt=none no page may be shown, so the client hears why."""
+    User.objects.filter(pk=user.pk).update(email_verified=False)
+    app, _ = first_party
+    _, challenge = pkce_pair()
+
+    response = authorize(signed_in, app.client_id, challenge=challenge, prompt="none")
+
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith("https://rp.test/cb?")
+    query = redirect_query(response)
+    assert query["error"] == "interaction_required" and query["state"] == "s-123"
+    assert query["iss"] == authsite_settings.PUBLIC_URL
+    # An unregistered redirect URI still gets the error page, never a redirect.
+    bad = authorize(
+        signed_in,
+        app.client_id,
+        challenge=challenge,
+        prompt="none",
+        redirect_uri="https://evil.test/cb",
+    )
+    assert bad.status_code == 400 and "location" not in bad.headers
 
 
 def test_a_verified_account_is_not_stopped(signed_in, confidential, user):
