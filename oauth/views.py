@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oauth2_provider.exceptions import OAuthToolkitError
@@ -81,6 +82,19 @@ def authorization_request_as_get(request) -> None:
     request.POST = QueryDict()
 
 
+def sign_in_too_old(request) -> bool:
+    """OIDC max_age: the user signed in longer ago than the client accepts."""
+    raw = request.GET.get("max_age")
+    if raw is None:
+        return False
+    try:
+        max_age = int(raw)
+    except ValueError:
+        return False  # oauthlib answers a malformed max_age itself
+    auth_time, _methods = auth_details(request.session)
+    return auth_time is None or time.time() - auth_time > max_age
+
+
 def drop_empty_parameters(request) -> None:
     """An empty parameter counts as omitted (OAuth 2.1 §3.1), so ``code_challenge=`` is a
     missing challenge and ``scope=`` the default scopes. oauthlib reads the raw query string,
@@ -132,7 +146,23 @@ class AuthorizationView(DOTAuthorizationView):
                 return self.interaction_required(request)
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('accounts:verify-required')}?{query}")
+        if user.is_authenticated and sign_in_too_old(request):
+            return self.fresh_sign_in(drop=("max_age",))
         return super().dispatch(request, *args, **kwargs)
+
+    def handle_prompt_login(self):
+        return self.fresh_sign_in(drop=("prompt",))
+
+    def fresh_sign_in(self, *, drop: tuple[str, ...]):
+        """Send the browser to sign in again even though it has a session (prompt=login,
+        max_age), then back to this request without what asked for it, so it does not loop."""
+        query = [
+            (k, v) for k, v in parse_qsl(self.request.META.get("QUERY_STRING", "")) if k not in drop
+        ]
+        back = f"{self.request.path}?{urlencode(query)}"
+        return HttpResponseRedirect(
+            f"{reverse('accounts:login')}?{urlencode({'next': back, 'reauth': '1'})}"
+        )
 
     def interaction_required(self, request):
         """prompt=none cannot show the verification page: tell the client (OIDC Core §3.1.2.6).
@@ -187,7 +217,8 @@ class AuthorizationView(DOTAuthorizationView):
             and "error" not in context
         ):
             scopes = context.get("scopes") or []
-            if consent.is_remembered(self.request.user, application, scopes):
+            asked = "consent" in self.request.GET.get("prompt", "").split()  # ask again
+            if not asked and consent.is_remembered(self.request.user, application, scopes):
                 form = self.get_form_class()(
                     data={**form.initial, "allow": True, "scope": " ".join(scopes)}
                 )

@@ -33,7 +33,8 @@ class LoginView(View):
 
     def get(self, request):
         target = next_url(request)
-        if request.user.is_authenticated and target:
+        # ?reauth=1: an application asked for a fresh sign-in (OIDC prompt=login, max_age).
+        if request.user.is_authenticated and target and request.GET.get("reauth") != "1":
             return HttpResponseRedirect(target)
         return self.render_form(request, LoginForm(request), target)
 
