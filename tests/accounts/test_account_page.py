@@ -470,3 +470,10 @@ def test_a_500_page_is_generic_and_shows_no_traceback(client, settings):
     assert response.status_code == 500
     assert "Something went wrong" in body and "authsite/site.css" in body
     assert "hunter2" not in body and "Traceback" not in body and "RuntimeError" not in body
+
+
+def test_the_account_page_links_to_every_security_setting(client, user):
+    client.force_login(user)
+    html = client.get("/accounts/account/").content.decode()
+    for link in ("/accounts/password/change/", "/accounts/email/change/", "/accounts/mfa/"):
+        assert f'href="{link}"' in html
