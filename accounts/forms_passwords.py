@@ -87,6 +87,8 @@ class NewPasswordMixin:
 
 
 class SetPasswordForm(NewPasswordMixin, PasswordsForm):
+    """A new password, typed twice, for ``user`` (the reset link's last step)."""
+
     new_password1 = new_password_field(_("New password"), _("Enter a new password."))
     new_password2 = new_password_field(
         _("New password again"), _("Enter the new password again, to rule out a typo.")
@@ -100,23 +102,15 @@ class SetPasswordForm(NewPasswordMixin, PasswordsForm):
         ].help_text = password_validation.password_validators_help_text_html()
 
 
-class PasswordChangeForm(NewPasswordMixin, PasswordsForm):
+class PasswordChangeForm(SetPasswordForm):
+    """The current password first (ASVS 6.2.3), then the new one twice."""
+
     current_password = new_password_field(
         _("Current password"),
         _("Enter your current password."),
         autocomplete="current-password",
     )
-    new_password1 = new_password_field(_("New password"), _("Enter a new password."))
-    new_password2 = new_password_field(
-        _("New password again"), _("Enter the new password again, to rule out a typo.")
-    )
-
-    def __init__(self, user, *args, **kwargs) -> None:
-        self.user = user
-        super().__init__(*args, **kwargs)
-        self.fields[
-            "new_password1"
-        ].help_text = password_validation.password_validators_help_text_html()
+    field_order = ["current_password", "new_password1", "new_password2"]
 
 
 class EmailChangeForm(PasswordsForm):

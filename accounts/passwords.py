@@ -435,17 +435,28 @@ def reset_password(uidb64: str, token: str, new_password: str, *, request=None):
         # response would fail its save); if it was signed in as this user, the
         # new password hash signs it out at its next request.
         session = getattr(request, "session", None)
-        ended = end_sessions(user, keep=session.session_key if session is not None else None)
-        credentials_changed.send(sender=User, user=user, request=request, reason="password_reset")
-        record(
-            Action.PASSWORD_RESET_COMPLETED,
-            actor=user,
-            target=user,
-            request=request,
-            details={"sessions_ended": ended},
+        _after_password_set(
+            user,
+            request,
+            keep=session.session_key if session is not None else None,
+            action=Action.PASSWORD_RESET_COMPLETED,
+            reason="reset",
         )
-        _notify_password_changed(user, reason="reset")
     return user
+
+
+def _after_password_set(user, request, *, keep: str | None, action: str, reason: str) -> None:
+    """What every new password brings: other sessions end, tokens are revoked (through
+    ``credentials_changed``), the event is audited and the owner is told by e-mail."""
+    ended = end_sessions(user, keep=keep)
+    credentials_changed.send(
+        sender=type(user),
+        user=user,
+        request=request,
+        reason="password_reset" if reason == "reset" else "password_changed",
+    )
+    record(action, actor=user, target=user, request=request, details={"sessions_ended": ended})
+    _notify_password_changed(user, reason=reason)
 
 
 # --- Password change -----------------------------------------------------------------
@@ -469,18 +480,9 @@ def change_password(user, current_password: str, new_password: str, *, request=N
         if request is not None and hasattr(request, "session"):
             _keep_current_session(request, user)
             keep = request.session.session_key
-        ended = end_sessions(user, keep=keep)
-        credentials_changed.send(
-            sender=type(user), user=user, request=request, reason="password_changed"
+        _after_password_set(
+            user, request, keep=keep, action=Action.PASSWORD_CHANGED, reason="change"
         )
-        record(
-            Action.PASSWORD_CHANGED,
-            actor=user,
-            target=user,
-            request=request,
-            details={"sessions_ended": ended},
-        )
-        _notify_password_changed(user, reason="change")
 
 
 # --- E-mail change -------------------------------------------------------------------
