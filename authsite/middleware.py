@@ -23,7 +23,7 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 
-from authsite import metrics
+from authsite import errors, metrics
 from authsite.conf import authsite_settings
 from authsite.logging import current_request_var, printable, request_id_var
 from authsite.net import resolve_client_ip
@@ -66,7 +66,7 @@ class RequestContextMiddleware:
             return self.__acall__(request)
         started, token = self.process_request(request)
         try:
-            response = self.get_response(request)
+            response = errors.check_request(request) or self.get_response(request)
             return self.process_response(request, response, started)
         finally:
             request_id_var.reset(token[0])
@@ -75,7 +75,7 @@ class RequestContextMiddleware:
     async def __acall__(self, request):
         started, token = self.process_request(request)
         try:
-            response = await self.get_response(request)
+            response = errors.check_request(request) or await self.get_response(request)
             return self.process_response(request, response, started)
         finally:
             request_id_var.reset(token[0])
@@ -90,7 +90,14 @@ class RequestContextMiddleware:
         token = (request_id_var.set(request.request_id), current_request_var.set(request))
         return started, token
 
+    def process_exception(self, request, exception):
+        """A view that cannot reach the database answers 503, not a 500 with a traceback."""
+        if errors.is_database_unavailable(exception):
+            return errors.database_unavailable(request, exception)
+        return None
+
     def process_response(self, request, response, started: float):
+        response = errors.machine_json(request, response)
         response[REQUEST_ID_HEADER] = request.request_id
         self.add_security_headers(request, response)
         elapsed = time.perf_counter() - started

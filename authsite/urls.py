@@ -4,7 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from authsite import branding, health, metrics_view
+from authsite import branding, errors, health, metrics_view
+
+# Errors: JSON on machine endpoints, the branded page elsewhere (authsite/errors.py).
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="index"),

@@ -38,7 +38,7 @@ from oauth import (
     signals,
     tokens,
 )
-from oauth.errors import OAuthError, check_form_post, error_response, no_store
+from oauth.errors import OAuthError, check_form_post, error_response, no_store, safe_description
 
 # Parameters of an authorization request that must not repeat (RFC 6749 §3.1).
 AUTHORIZATION_PARAMETERS = (
@@ -286,6 +286,8 @@ def normalise_token_response(response):
             body = {}
         if not isinstance(body, dict) or "error" not in body:
             body = {"error": "invalid_request", "error_description": "The request is invalid."}
+        if "error_description" in body:  # oauthlib may echo what the client sent
+            body["error_description"] = safe_description(body["error_description"])
         if response.status_code == 401 or body.get("error") == "invalid_client":
             response.status_code = 401
             response["WWW-Authenticate"] = 'Basic realm="authsite", error="invalid_client"'
@@ -330,7 +332,9 @@ def revoke(request, client, token):
     return HttpResponse(status=200)
 
 
-@method_decorator(never_cache, name="dispatch")
+# csrf_exempt again: overriding dispatch drops the marker DOT puts on it, and the CSRF
+# check would answer a POST (or a PUT, before its 405) with a 403 page.
+@method_decorator([never_cache, csrf_exempt], name="dispatch")
 class UserInfoView(DOTUserInfoView):
     """OIDC userinfo (GET and POST with a Bearer token); errors per RFC 6750 §3."""
 
@@ -367,7 +371,9 @@ def lacks_openid_scope(request) -> bool:
 
 
 def bearer_error(status: int, error: str, description: str) -> HttpResponse:
-    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response = JsonResponse(
+        {"error": error, "error_description": safe_description(description)}, status=status
+    )
     response["WWW-Authenticate"] = f'Bearer realm="authsite", error="{error}"'
     return response
 
@@ -385,18 +391,21 @@ def _cacheable_json(request, document: dict, *, max_age: int):
     return response
 
 
+@csrf_exempt  # read-only JSON: another method gets 405, not a CSRF page
 @require_GET
 def openid_configuration(request):
     """OpenID Connect Discovery 1.0 §4."""
     return _cacheable_json(request, discovery.openid_configuration(), max_age=3600)
 
 
+@csrf_exempt  # read-only JSON: another method gets 405, not a CSRF page
 @require_GET
 def authorization_server_metadata(request):
     """RFC 8414 §3."""
     return _cacheable_json(request, discovery.authorization_server_metadata(), max_age=3600)
 
 
+@csrf_exempt  # read-only JSON: another method gets 405, not a CSRF page
 @require_GET
 def jwks(request):
     """Every key that may have signed a live token, and the next one (RFC 7517)."""
