@@ -41,6 +41,7 @@ _DATABASE_URL = env.str("DATABASE_URL", default="")
 _DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
 _DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
 _DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+_DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=1.0)
 _REDIS_URL = env.str("REDIS_URL", default="")
 _CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 _CELERY_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="authsite")
@@ -243,11 +244,21 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # Django's psycopg pool, never CONN_MAX_AGE > 0: under ASGI each request
     # thread would keep its own connection and exhaust PostgreSQL's slots.
     _db["CONN_MAX_AGE"] = 0
+    # The pool checks a connection before handing it out (psycopg_pool's
+    # check_connection): after a database restart the broken ones are dropped
+    # instead of failing a request each.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"]["pool"] = {
         "min_size": _DATABASE_POOL_MIN_SIZE,
         "max_size": _DATABASE_POOL_MAX_SIZE,
-        "timeout": _DATABASE_CONNECT_TIMEOUT,
+        # How long a request waits for a connection: short, so that while the
+        # database is unreachable requests get a 503 (authsite/errors.py) quickly.
+        "timeout": _DATABASE_POOL_TIMEOUT,
+        # A failed reconnection backs off exponentially; giving up on it after a
+        # few seconds lets the next request start a fresh attempt, so the pool
+        # reconnects within seconds of the database coming back.
+        "reconnect_timeout": 5.0,
     }
     _db["OPTIONS"]["connect_timeout"] = _DATABASE_CONNECT_TIMEOUT
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
