@@ -173,13 +173,14 @@ def client_error(request, exc: Exception) -> HttpResponse:
 
 
 def check_request(request) -> HttpResponse | None:
-    """Read the Host and the form body before any view does, and answer what Django would
+    """Read the Host, the query and the form body before any view does, and answer what Django would
     otherwise turn into a technical page (DEBUG) or an ERROR with a traceback.
 
     Parsing ``request.POST`` here costs nothing extra: it is cached for the view.
     """
     try:
         request.get_host()
+        request.GET  # noqa: B018  (too many query fields; DEBUG's own page would crash on it)
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",

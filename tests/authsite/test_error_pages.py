@@ -124,3 +124,11 @@ def test_every_machine_endpoint_is_answered_in_json():
     for page in ("oauth:authorize", "oauth:end-session", "accounts:login", "index"):
         assert not errors.is_machine_path(reverse(page)), page
     assert not errors.is_machine_path("/oauth/tokenish")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_too_many_query_fields_on_a_page_gives_the_branded_400(branded, client, debug):
+    """Django's DEBUG page itself fails on such a query: it is answered before any view."""
+    branded.DEBUG = debug
+    query = "&".join(f"f{i}=1" for i in range(branded.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    assert_branded(client.get(f"/accounts/login/?{query}"), HTTPStatus.BAD_REQUEST)
