@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from pathlib import Path
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 POOL_TIMEOUT = 1.0  # DATABASE_POOL_TIMEOUT of the server under test
 FAST = POOL_TIMEOUT + 1.0  # longest acceptable answer while the database is down
+BURST = 4
 
 
 class Postgres:
@@ -142,6 +144,12 @@ def test_database_outage_answers_503_fast_and_recovers_within_seconds(tmp_path, 
                     assert "Example Identity" in response.text
                     assert "Temporarily unavailable" in response.text
                 assert elapsed < FAST, f"{label} took {elapsed:.2f}s while the database was down"
+        # A burst: concurrent requests wait for the pool side by side, not one after another.
+        with ThreadPoolExecutor(BURST) as pool:
+            burst = list(pool.map(lambda _: send(client, "POST", "/oauth/token"), range(BURST)))
+        assert all(r.status_code == HTTPStatus.SERVICE_UNAVAILABLE for r, _ in burst)
+        assert max(elapsed for _, elapsed in burst) < FAST
+        print(f"\nburst of {BURST}:", ", ".join(f"{e * 1000:.0f}ms" for _, e in burst))
         ready = client.get("/health/ready")
         assert ready.status_code == HTTPStatus.SERVICE_UNAVAILABLE
         assert ready.json()["failed"] == ["database"]
