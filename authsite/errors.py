@@ -48,6 +48,10 @@ MACHINE_PATHS = (
     "/health",
 )
 
+# Probed by load balancers and Prometheus by address, with a Host that is rarely in
+# ALLOWED_HOSTS; they build no URL from it, so the Host is not checked there.
+PROBE_PATHS = ("/health", "/metrics")
+
 # How long a client should wait before retrying while the database is unreachable.
 RETRY_AFTER_SECONDS = 5
 
@@ -140,7 +144,10 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
 def database_unavailable(request, exc: BaseException) -> HttpResponse:
     # One line without a traceback: an outage is an operational state, not a bug.
     logger.warning("database unavailable, answering 503: %s", type(exc).__name__)
-    return error_response(request, 503)
+    response = error_response(request, 503)
+    # The line above is the record: no second one, as an ERROR, from django.request.
+    response._has_been_logged = True
+    return response
 
 
 # Client errors Django raises while reading a request: no traceback in the log.
@@ -179,7 +186,8 @@ def check_request(request) -> HttpResponse | None:
     Parsing ``request.POST`` here costs nothing extra: it is cached for the view.
     """
     try:
-        request.get_host()
+        if not request.path.startswith(PROBE_PATHS):
+            request.get_host()
         request.GET  # noqa: B018  (too many query fields; DEBUG's own page would crash on it)
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",

@@ -121,6 +121,9 @@ async def run_check(name: str, func, *, critical: bool = True, **kwargs) -> Chec
 def _json(data: dict, status: int = 200) -> JsonResponse:
     response = JsonResponse(data, status=status)
     response["Cache-Control"] = "no-store, max-age=0"
+    # A failing check already logged its WARNING; a red probe every few seconds
+    # is no ERROR from django.request each time.
+    response._has_been_logged = True
     return response
 
 

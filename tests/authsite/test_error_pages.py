@@ -132,3 +132,39 @@ def test_too_many_query_fields_on_a_page_gives_the_branded_400(branded, client, 
     branded.DEBUG = debug
     query = "&".join(f"f{i}=1" for i in range(branded.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
     assert_branded(client.get(f"/accounts/login/?{query}"), HTTPStatus.BAD_REQUEST)
+
+
+def test_probes_by_address_are_not_refused_for_their_host(settings, client):
+    """Load balancers probe /health/live by IP address: that Host is not refused there."""
+    settings.ALLOWED_HOSTS = ["id.example.com"]
+    assert client.get("/health/live", HTTP_HOST="10.0.0.5:8000").status_code == HTTPStatus.OK
+    refused = client.get("/.well-known/jwks.json", HTTP_HOST="10.0.0.5:8000")
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert refused["Content-Type"] == "application/json"
+
+
+@pytest.mark.slow
+def test_real_server_in_debug_answers_machine_errors_in_json(tmp_path):
+    """Under gunicorn + uvicorn with DEBUG on (the development default), as a client sees it:
+    JSON for an oversized body, a foreign Host and a wrong method; no ERROR in the log."""
+    import httpx
+
+    from tests.support.servers import Server, base_env, manage
+
+    env = base_env(tmp_path)
+    assert manage(env, "migrate", "--noinput").returncode == 0
+    with Server(env) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        big = http.post(
+            "/oauth/token",
+            content=b"grant_type=" + b"x" * (1024 * 1024 + 1),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        host = http.post("/oauth/introspect", headers={"Host": "evil.example"})
+        method = http.put("/.well-known/jwks.json")
+        for response, status in ((big, 413), (host, 400), (method, 405)):
+            assert response.status_code == status, response.text[:200]
+            assert response.headers["content-type"] == "application/json"
+            assert response.json()["error"] == "invalid_request"
+        assert "GET" in method.headers["allow"]
+        log = server.output()
+    assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
