@@ -148,3 +148,12 @@ def test_safe_description_keeps_only_allowed_characters(text):
     cleaned = safe_description(text)
     assert DESCRIPTION_CHARS.match(cleaned)
     assert safe_description('say "hi"') == "say 'hi'"
+
+
+@pytest.mark.parametrize("path", ["/.well-known/no-such-document", "/oauth/token/extra"])
+def test_unknown_address_under_a_machine_endpoint_is_a_json_404(http, mode, path):
+    """No HTML 404 (nor DEBUG's URL list) where a program is the caller."""
+    response = http.get(path)
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.headers["content-type"] == "application/json"
+    assert "URLconf" not in response.text
