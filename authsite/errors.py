@@ -75,14 +75,17 @@ def is_machine_path(path: str) -> bool:
 
 
 def json_error(status: int, error: str | None = None, description: str | None = None):
-    from oauth.errors import no_store, safe_description  # oauth owns the RFC 6749 shapes
-
+    """An RFC 6749 §5.2 body. Descriptions here are authsite's own fixed sentences (no
+    quote, backslash or non-ASCII), never text from the request."""
     default_error, default_description = STATUS_ERRORS.get(status, STATUS_ERRORS[400])
     body = {
         "error": error or default_error,
-        "error_description": safe_description(description or default_description),
+        "error_description": description or default_description,
     }
-    return no_store(JsonResponse(body, status=status))
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
 
 
 def error_page(request, status: int) -> HttpResponse:
