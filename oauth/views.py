@@ -106,6 +106,23 @@ def drop_empty_parameters(request) -> None:
         request.GET = QueryDict(request.META["QUERY_STRING"])
 
 
+def drop_empty_form_parameters(request) -> None:
+    """An empty parameter counts as omitted at the token, revocation and introspection
+    endpoints too (OAuth 2.1 §3.2): ``code=`` is a missing code (``invalid_request``), not
+    a wrong one (``invalid_grant``), ``scope=`` requests no scope and ``client_id=`` beside
+    Basic credentials names no client. DOT, oauthlib and client authentication all read
+    ``request.POST``, so it is replaced by the non-empty values; repeated parameters were
+    refused before (check_form_post), so nothing is hidden by the filtering."""
+    if any(not value for _name, values in request.POST.lists() for value in values):
+        body = QueryDict(mutable=True)
+        for name, values in request.POST.lists():
+            if kept := [value for value in values if value]:
+                body.setlist(name, kept)
+        body._mutable = False
+        request.POST = body
+    drop_empty_parameters(request)
+
+
 @method_decorator([never_cache, csrf_exempt], name="dispatch")
 class AuthorizationView(DOTAuthorizationView):
     """Authorization endpoint with hosted consent, remembered per user, client and scope set.
@@ -251,6 +268,7 @@ class TokenView(DOTTokenView):
     def post(self, request, *args, **kwargs):
         try:
             check_form_post(request)
+            drop_empty_form_parameters(request)
             # Conflicting methods and throttled sources (429): DOT's validator can only say 401.
             client_auth.precheck(client_auth.ClientRequest.from_django(request))
             if not request.POST.get("grant_type"):
@@ -302,6 +320,7 @@ def _client_endpoint(handler):
     def view(request):
         try:
             check_form_post(request)
+            drop_empty_form_parameters(request)
             client = client_auth.authenticate(client_auth.ClientRequest.from_django(request))
             token = request.POST.get("token")
             if not token:
