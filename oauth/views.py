@@ -319,7 +319,7 @@ def _client_endpoint(handler):
     @require_POST
     def view(request):
         try:
-            check_form_post(request)
+            check_form_post(request, unbounded=("token",))
             drop_empty_form_parameters(request)
             client = client_auth.authenticate(client_auth.ClientRequest.from_django(request))
             token = request.POST.get("token")
