@@ -408,9 +408,10 @@ def presented_bearer_token(request) -> str | None:
     """
     if any(request.GET.getlist("access_token")):
         raise OAuthError("invalid_request", "Send the access token in the Authorization header.")
-    in_body = [value for value in request.POST.getlist("access_token") if value]
+    in_body = request.POST.getlist("access_token")
     if len(in_body) > 1:
         raise OAuthError("invalid_request", "The access_token parameter is repeated.")
+    in_body = [value for value in in_body if value]
     if in_body and request.content_type != "application/x-www-form-urlencoded":
         raise OAuthError(
             "invalid_request", "A token in the body needs an x-www-form-urlencoded body."

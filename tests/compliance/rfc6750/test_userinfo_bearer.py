@@ -95,11 +95,12 @@ def test_token_in_the_query_string_is_invalid_request(signed_in, access_token, m
 @pytest.mark.spec("RFC 6750", "2")
 @pytest.mark.parametrize(
     "places",
-    ["header and body", "header and query", "body and query", "body twice"],
+    ["header and body", "header and query", "body and query", "body twice", "body and empty"],
 )
 def test_token_in_more_than_one_place_is_invalid_request(signed_in, access_token, places):
     """RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
-    request"; §3.1: that is invalid_request, 400, even when every copy is the same token."""
+    request"; §3.1: that is invalid_request, 400, even when every copy is the same token
+    (or the second is empty: a repeated parameter, as at the token endpoint)."""
     headers, params, body = {}, {}, None
     if "header" in places:
         headers = bearer(access_token)
@@ -107,8 +108,9 @@ def test_token_in_more_than_one_place_is_invalid_request(signed_in, access_token
         params = {"access_token": access_token}
     if "body" in places:
         body = {"access_token": access_token}
-    if places == "body twice":
-        body = f"access_token={access_token}&access_token={access_token}"
+    if places in ("body twice", "body and empty"):
+        second = access_token if places == "body twice" else ""
+        body = f"access_token={access_token}&access_token={second}"
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         response = signed_in.post(USERINFO, content=body, headers=headers)
     else:
