@@ -61,12 +61,15 @@ def no_store(response):
     return response
 
 
-def check_form_post(request) -> None:
+def check_form_post(request, *, unbounded: tuple[str, ...] = ()) -> None:
     """Reject what oauthlib would silently accept (RFC 6749 §3.1, §3.2).
 
     A repeated parameter, a body that is not form-encoded, or an oversized
     value is an ``invalid_request``; DOT would keep the last value of a
-    repeated parameter.
+    repeated parameter. Parameters named in ``unbounded`` may be of any length
+    (the size of the whole body is still limited by DATA_UPLOAD_MAX_MEMORY_SIZE):
+    the ``token`` at revocation and introspection, where any string is a question
+    with an answer, 200 or ``{"active": false}`` (RFC 7009 §2.2, RFC 7662 §2.2).
     """
     content_type = request.content_type or ""
     if content_type != "application/x-www-form-urlencoded":
@@ -77,6 +80,8 @@ def check_form_post(request) -> None:
         for name, values in source.lists():
             if len(values) > 1:
                 raise OAuthError("invalid_request", f"The parameter {name!r} is repeated.")
+            if name in unbounded and source is request.POST:
+                continue
             if len(name) > 100 or any(len(value) > MAX_PARAMETER_LENGTH for value in values):
                 raise OAuthError("invalid_request", f"The parameter {name[:100]!r} is too long.")
     for name in request.POST:

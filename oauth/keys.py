@@ -423,7 +423,7 @@ def _decode_segment(token: str, index: int, what: str) -> dict:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         value = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:  # deep nesting: hostile input
         raise InvalidJWT(f"malformed {what}") from exc
     if not isinstance(value, dict):
         raise InvalidJWT(f"{what} is not a JSON object")

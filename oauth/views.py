@@ -106,6 +106,23 @@ def drop_empty_parameters(request) -> None:
         request.GET = QueryDict(request.META["QUERY_STRING"])
 
 
+def drop_empty_form_parameters(request) -> None:
+    """An empty parameter counts as omitted at the token, revocation and introspection
+    endpoints too (OAuth 2.1 §3.2): ``code=`` is a missing code (``invalid_request``), not
+    a wrong one (``invalid_grant``), ``scope=`` requests no scope and ``client_id=`` beside
+    Basic credentials names no client. DOT, oauthlib and client authentication all read
+    ``request.POST``, so it is replaced by the non-empty values; repeated parameters were
+    refused before (check_form_post), so nothing is hidden by the filtering."""
+    if any(not value for _name, values in request.POST.lists() for value in values):
+        body = QueryDict(mutable=True)
+        for name, values in request.POST.lists():
+            if kept := [value for value in values if value]:
+                body.setlist(name, kept)
+        body._mutable = False
+        request.POST = body
+    drop_empty_parameters(request)
+
+
 @method_decorator([never_cache, csrf_exempt], name="dispatch")
 class AuthorizationView(DOTAuthorizationView):
     """Authorization endpoint with hosted consent, remembered per user, client and scope set.
@@ -251,6 +268,7 @@ class TokenView(DOTTokenView):
     def post(self, request, *args, **kwargs):
         try:
             check_form_post(request)
+            drop_empty_form_parameters(request)
             # Conflicting methods and throttled sources (429): DOT's validator can only say 401.
             client_auth.precheck(client_auth.ClientRequest.from_django(request))
             if not request.POST.get("grant_type"):
@@ -303,7 +321,8 @@ def _client_endpoint(handler):
     @require_POST
     def view(request):
         try:
-            check_form_post(request)
+            check_form_post(request, unbounded=("token",))
+            drop_empty_form_parameters(request)
             client = client_auth.authenticate(client_auth.ClientRequest.from_django(request))
             token = request.POST.get("token")
             if not token:
@@ -332,41 +351,92 @@ def revoke(request, client, token):
     return HttpResponse(status=200)
 
 
-# csrf_exempt again: overriding dispatch drops the marker DOT puts on it, and the CSRF
-# check would answer a POST (or a PUT, before its 405) with a 403 page.
 @method_decorator([never_cache, csrf_exempt], name="dispatch")
 class UserInfoView(DOTUserInfoView):
-    """OIDC userinfo (GET and POST with a Bearer token); errors per RFC 6750 §3."""
+    """OIDC userinfo (OIDC Core §5.3): GET or POST, the access token in the Authorization
+    header or, in a form-encoded POST, in the body (RFC 6750 §2.1, §2.2), never in the
+    query (RFC 9700 §4.3.2). Every answer but a success is JSON with a Bearer challenge
+    (RFC 6750 §3).
+
+    CSRF-exempt, as DOT's own view is: a bearer token, not a cookie, authenticates the
+    call, and the subclass's ``dispatch`` would otherwise lose DOT's exemption.
+    """
 
     def dispatch(self, request, *args, **kwargs):
-        if "access_token" in request.GET:
-            return bearer_error(
-                400, "invalid_request", "Send the access token in the Authorization header."
-            )
+        if request.method not in ("GET", "HEAD", "POST"):
+            return super().dispatch(request, *args, **kwargs)  # OPTIONS, or a JSON 405
+        try:
+            token = presented_bearer_token(request)
+        except OAuthError as exc:
+            return bearer_error(exc.status, exc.error, exc.description)
+        if token is None:
+            # No credentials, or another scheme's: a challenge with no error code and no
+            # error information (RFC 6750 §3.1); the body is still JSON, an empty object.
+            response = JsonResponse({}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
+            return response
         response = super().dispatch(request, *args, **kwargs)
-        if response.status_code == 401 and lacks_openid_scope(request):
+        if response.status_code in (401, 403) and lacks_openid_scope(token):
             # oauthlib asks for a token valid "for openid" and calls every miss
             # invalid_token; a live token without the scope is insufficient_scope.
-            return bearer_error(403, "insufficient_scope", "The access token lacks openid.")
-        if response.status_code == 401 and not request.headers.get("Authorization"):
-            # No credentials at all: a challenge with no error code (RFC 6750 §3.1).
-            response = HttpResponse(status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
-        elif response.status_code == 401 and "Bearer" not in response.get("WWW-Authenticate", ""):
-            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
-        elif response.status_code == 403 and "WWW-Authenticate" not in response:
-            response["WWW-Authenticate"] = 'Bearer realm="authsite", error="insufficient_scope"'
+            response = bearer_error(403, "insufficient_scope", "The access token lacks openid.")
+            response["WWW-Authenticate"] += ', scope="openid"'
+        elif response.status_code == 401:
+            response = bearer_error(
+                401, "invalid_token", "The access token is invalid, expired or revoked."
+            )
+        elif 400 <= response.status_code < 500:
+            response = bearer_error(response.status_code, "invalid_request", "Bad request.")
+        return response
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        """405 in JSON with ``Allow`` (RFC 9110 §15.5.6), as at the token endpoint."""
+        response = super().http_method_not_allowed(request, *args, **kwargs)
+        response["Content-Type"] = "application/json"
+        response.content = json.dumps(
+            {"error": "invalid_request", "error_description": "Use GET or POST."}
+        ).encode()
         return response
 
 
-def lacks_openid_scope(request) -> bool:
-    """Whether the request's Bearer token is live but was not granted ``openid``."""
+def presented_bearer_token(request) -> str | None:
+    """The access token of a userinfo request, or None when it carries none.
+
+    One token in one place (RFC 6750 §2): ``Authorization: Bearer <token>`` (§2.1), or
+    ``access_token`` in an ``application/x-www-form-urlencoded`` POST body (§2.2). A token
+    in the query (RFC 9700 §4.3.2), in two places, twice, in another kind of body, or a
+    ``Bearer`` header with no token or several raises an ``invalid_request`` (§3.1). An
+    empty ``access_token`` counts as none; another scheme's credentials carry no token.
+    """
+    if any(request.GET.getlist("access_token")):
+        raise OAuthError("invalid_request", "Send the access token in the Authorization header.")
+    in_body = request.POST.getlist("access_token")
+    if len(in_body) > 1:
+        raise OAuthError("invalid_request", "The access_token parameter is repeated.")
+    in_body = [value for value in in_body if value]
+    if in_body and request.content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(
+            "invalid_request", "A token in the body needs an x-www-form-urlencoded body."
+        )
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        if in_body:
+            raise OAuthError("invalid_request", "Send the access token in one place only.")
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        parts = credentials.split()
+        if len(parts) != 1:
+            raise OAuthError("invalid_request", "The Authorization header is malformed.")
+        return parts[0]
+    return in_body[0] if in_body else None
+
+
+def lacks_openid_scope(token: str) -> bool:
+    """Whether ``token`` is a live access token that was not granted ``openid``."""
     from oauth.validators import load_access_token
 
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    row = load_access_token(token.strip())
+    row = load_access_token(token)
     return row is not None and row.is_valid() and not row.allow_scopes(["openid"])
 
 
