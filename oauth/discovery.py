@@ -64,7 +64,7 @@ def openid_configuration() -> dict:
         ],
         "acr_values_supported": ["1", "2"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }

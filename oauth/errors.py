@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.http import JsonResponse
 
 # Longest value accepted in any form parameter (client assertions are the longest).
 MAX_PARAMETER_LENGTH = 8192
+
+
+def safe_description(text) -> str:
+    """Return ``text`` with only the characters an ``error_description`` may hold.
+
+    RFC 6749 §5.2 (and §4.1.2.1) limits it to %x20-21 / %x23-5B / %x5D-7E:
+    printable ASCII without ``"`` and ``\\``. Clients put it in logs and
+    ``WWW-Authenticate`` quoted strings, so a description that echoes input
+    (a parameter name, say) must not smuggle quotes, backslashes, controls
+    or non-ASCII. ``"`` becomes ``'``, ``\\`` becomes ``/``, accented letters
+    lose their accents, whitespace runs become one space, anything else is
+    dropped. A pure function: the same text always gives the same result.
+    """
+    out = []
+    for char in unicodedata.normalize("NFKD", str(text)):
+        if char == '"':
+            out.append("'")
+        elif char == "\\":
+            out.append("/")
+        elif char.isspace():
+            out.append(" ")
+        elif " " <= char <= "~":
+            out.append(char)
+    return " ".join("".join(out).split())
 
 
 class OAuthError(Exception):

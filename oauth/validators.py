@@ -11,6 +11,8 @@ import base64
 import hashlib
 import json
 import logging
+import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +30,62 @@ from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 logger = logging.getLogger(__name__)
 
 
+# RFC 7636 §4.2: code-challenge = 43*128unreserved (ALPHA / DIGIT / "-" / "." / "_" / "~").
+CODE_CHALLENGE_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 control (NUL, TAB, LF…), DEL or a C1 control."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def check_authorization_parameters(parameters: list[tuple[str, str]]) -> None:
+    """Refuse what oauthlib would let through an authorization request; raise ``OAuthError``.
+
+    The caller has already refused repeated parameters and decides where the
+    error goes (the client's redirect URI, or the error page when client_id or
+    redirect_uri is not valid). Descriptions never echo a parameter's value.
+
+    - A control character in any parameter name or value: no parameter of this
+      endpoint may hold one (``state`` is VSCHAR, RFC 6749 Appendix A.5), and
+      NUL cannot even be stored in PostgreSQL (``invalid_request``).
+    - ``request`` / ``request_uri``: request objects are not supported
+      (RFC 9101 §5, OIDC Core §6.1, §6.2: ``request_not_supported``,
+      ``request_uri_not_supported``), rather than silently ignored.
+    - ``code_challenge``: 43 to 128 unreserved characters, with the method
+      ``S256`` (RFC 7636 §4.2, §4.3; ``plain`` is refused, RFC 9700 §2.1.1).
+      A missing challenge is left to oauthlib ("Code challenge required.").
+    - ``claims``: a well-formed claims request (OIDC Core §5.5).
+    """
+    for name, value in parameters:
+        if has_control_characters(name) or has_control_characters(value):
+            raise OAuthError("invalid_request", "A parameter contains a control character.")
+    values = dict(parameters)
+    if "request" in values:
+        raise OAuthError(
+            "request_not_supported", "Request objects (the request parameter) are not supported."
+        )
+    if "request_uri" in values:
+        raise OAuthError("request_uri_not_supported", "The request_uri parameter is not supported.")
+    challenge = values.get("code_challenge")
+    if challenge is not None:
+        if not CODE_CHALLENGE_RE.fullmatch(challenge):
+            raise OAuthError(
+                "invalid_request",
+                "code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, "
+                "'-', '.', '_' and '~' (RFC 7636 section 4.2).",
+            )
+        if values.get("code_challenge_method") != "S256":
+            raise OAuthError(
+                "invalid_request", "code_challenge_method must be S256 (RFC 7636 section 4.3)."
+            )
+    if "claims" in values:
+        try:
+            claims.parse_claims_request(values["claims"])
+        except claims.ClaimsRequestError as exc:
+            raise OAuthError("invalid_request", str(exc)) from None
+
+
 def s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -38,7 +96,7 @@ def code_hash(code: str) -> str:
 
 
 class AuthsiteOAuth2Validator(OAuth2Validator):
-    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "roles": "roles"}
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, **claims.CLAIM_SCOPES}
 
     # --- clients -------------------------------------------------------------
     def authenticate_client(self, request, *args, **kwargs):
@@ -255,15 +313,44 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
 
     # --- OpenID Connect --------------------------------------------------------
     def get_claim_dict(self, request):
+        """``sub`` and the claims the granted scopes release, none of them empty."""
         user = request.user
-        return {"sub": claims.subject(user), **claims.for_user(user)}
+        return {"sub": claims.subject(user), **claims.released(user, request.scopes)}
+
+    def get_oidc_claims(self, token, token_handler, request):
+        """The ID token's user claims: ``sub`` and what the ``claims`` parameter asks for.
+
+        Only the ID token calls this (userinfo has ``get_userinfo_claims``). The
+        code flow always issues an access token, so the scope claims are for
+        userinfo (OIDC Core §5.4); the client names those it wants in the ID
+        token in ``claims.id_token`` (§5.5), and only released ones are added.
+        """
+        released = self.get_claim_dict(request)
+        return {
+            "sub": released.pop("sub"),
+            **claims.for_id_token(released, getattr(request, "claims", None)),
+        }
 
     def get_userinfo_claims(self, request):
-        """A token without a user (client_credentials, even with ``openid``) has no one to
-        describe: ``insufficient_scope`` (RFC 6750 §3.1), not a crash."""
+        """``sub`` and every claim the token's scopes release (OIDC Core §5.3.2, §5.4).
+
+        A token without a user (client_credentials, even with ``openid``) has no
+        one to describe: ``insufficient_scope`` (RFC 6750 §3.1), not a crash.
+        """
         if request.user is None:
             raise errors.InsufficientScopeError(request=request)
-        return super().get_userinfo_claims(request)
+        return self.get_claim_dict(request)
+
+    def validate_user_match(self, id_token_hint, scopes, claims_request, request):
+        """A ``sub`` requested with a value must be the signed-in user (OIDC Core §5.5.1.1):
+        the server must not answer for anyone else, so any other user is ``login_required``."""
+        if not super().validate_user_match(id_token_hint, scopes, claims_request, request):
+            return False
+        wanted = claims.requested_subject(claims_request)
+        if wanted is None:
+            return True
+        user = getattr(current_request_var.get(), "user", None)
+        return bool(user is not None and user.is_authenticated and claims.subject(user) == wanted)
 
     def get_discovery_claims(self, request):
         return ["sub", *claims.STANDARD_CLAIMS]

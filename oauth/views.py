@@ -11,15 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView as DOTAuthorizationView
 from oauth2_provider.views import RPInitiatedLogoutView
 from oauth2_provider.views import TokenView as DOTTokenView
 from oauth2_provider.views import UserInfoView as DOTUserInfoView
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
+from django.http import (
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -38,7 +45,14 @@ from oauth import (
     signals,
     tokens,
 )
-from oauth.errors import OAuthError, check_form_post, error_response, no_store, safe_description
+from oauth.errors import (
+    OAuthError,
+    check_form_post,
+    error_response,
+    no_store,
+    safe_description,
+)
+from oauth.validators import check_authorization_parameters, has_control_characters
 
 # Parameters of an authorization request that must not repeat (RFC 6749 §3.1).
 AUTHORIZATION_PARAMETERS = (
@@ -55,12 +69,16 @@ AUTHORIZATION_PARAMETERS = (
 
 
 def with_issuer(url: str) -> str:
-    """Add the RFC 9207 ``iss`` parameter to an authorization response URL."""
+    """Finish an authorization response URL: add the RFC 9207 ``iss`` parameter, and keep
+    ``error_description`` to the characters RFC 6749 §4.1.2.1 allows (oauthlib's own
+    descriptions hold quotes, and some name the offending parameter)."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "iss" for name, _ in query):
-        return url
-    query.append(("iss", tokens.issuer()))
+    query = [
+        (name, safe_description(value) if name == "error_description" else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    if not any(name == "iss" for name, _ in query):
+        query.append(("iss", tokens.issuer()))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -93,6 +111,31 @@ def sign_in_too_old(request) -> bool:
         return False  # oauthlib answers a malformed max_age itself
     auth_time, _methods = auth_details(request.session)
     return auth_time is None or time.time() - auth_time > max_age
+
+
+def error_destination(parameters) -> tuple | None:
+    """(client, redirect URI) when the request names a client and one of its registered
+    redirect URIs (or omits it and the client has just one), else None (RFC 6749 §4.1.2.1).
+
+    Checked without oauthlib so that it is safe on any input: a value with a control
+    character never reaches the database.
+    """
+    client_id = parameters.get("client_id") or ""
+    if not client_id or has_control_characters(client_id):
+        return None
+    application = client_auth.load_client(client_id)
+    if application is None:
+        return None
+    redirect_uri = parameters.get("redirect_uri")
+    if redirect_uri is None:
+        try:
+            redirect_uri = application.default_redirect_uri
+        except OAuth2Error:
+            return None
+        return (application, redirect_uri) if redirect_uri else None
+    if has_control_characters(redirect_uri) or not application.redirect_uri_allowed(redirect_uri):
+        return None
+    return application, redirect_uri
 
 
 def drop_empty_parameters(request) -> None:
@@ -132,8 +175,17 @@ class AuthorizationView(DOTAuthorizationView):
     """
 
     template_name = "oauth/authorize.html"
+    allowed_methods = ("GET", "POST")
 
     def dispatch(self, request, *args, **kwargs):
+        if request.method not in self.allowed_methods:
+            # Before any sign-in redirect: HEAD or PUT is no authorization request, and a HEAD
+            # handled as a GET could even issue a code (RFC 9110 §15.5.6).
+            response = self.render_error(
+                "invalid_request", "Use GET or POST.", status=HTTPStatus.METHOD_NOT_ALLOWED
+            )
+            response["Allow"] = ", ".join(self.allowed_methods)
+            return response
         if request.method == "POST":
             if CONSENT_FORM_MARKER in request.POST:
                 return csrf_protect(self.handle_request)(request, *args, **kwargs)
@@ -145,27 +197,72 @@ class AuthorizationView(DOTAuthorizationView):
         return self.handle_request(request, *args, **kwargs)
 
     def handle_request(self, request, *args, **kwargs):
-        """Refuse repeated parameters, drop empty ones, then run DOT's GET or consent POST."""
+        """Refuse repeated parameters, drop empty ones, refuse malformed ones, then run
+        DOT's GET or consent POST."""
         for name in AUTHORIZATION_PARAMETERS:
             if len(request.GET.getlist(name)) > 1:
                 return self.render_error(
                     "invalid_request", f"The parameter {name} is repeated.", status=400
                 )
         drop_empty_parameters(request)
-        # Relying parties trust the email claim: an unverified account verifies first.
         user = request.user
+        silent = "none" in request.GET.get("prompt", "").split()
+        # An anonymous browser signs in first (RFC 9700 §4.11.2) and is checked on its way
+        # back; prompt=none cannot sign in, so it is checked now.
+        if user.is_authenticated or silent:
+            refused = self.refuse_malformed(request)
+            if refused is not None:
+                return refused
+        # Relying parties trust the email claim: an unverified account verifies first.
         if (
             authsite_settings.REQUIRE_VERIFIED_EMAIL
             and user.is_authenticated
             and not user.email_verified
         ):
-            if "none" in request.GET.get("prompt", "").split():
+            if silent:
                 return self.interaction_required(request)
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('accounts:verify-required')}?{query}")
         if user.is_authenticated and sign_in_too_old(request):
             return self.fresh_sign_in(drop=("max_age",))
         return super().dispatch(request, *args, **kwargs)
+
+    def refuse_malformed(self, request):
+        """The error response for a malformed authorization request or consent form, or None.
+
+        See ``oauth.validators.check_authorization_parameters``. Runs before oauthlib
+        and the database see the parameters, so a NUL is an error, not a 500 or a
+        consent page that cannot be submitted.
+        """
+        source = request.POST if request.method == "POST" else request.GET
+        parameters = [(name, value) for name, values in source.lists() for value in values]
+        try:
+            check_authorization_parameters(parameters)
+        except OAuthError as exc:
+            return self.authorization_error(source, exc.error, exc.description)
+        return None
+
+    def authorization_error(self, parameters, error: str, description: str):
+        """Send an error to the client's redirect URI with ``state`` and ``iss`` (RFC 6749
+        §4.1.2.1, RFC 9207), or show the error page when client_id or redirect_uri is not
+        valid: never redirect to a URI the client did not register."""
+        destination = error_destination(parameters)
+        if destination is None:
+            return self.render_error(error, description, status=HTTPStatus.BAD_REQUEST)
+        application, redirect_uri = destination
+        response = {"error": error, "error_description": description}
+        if parameters.get("state"):
+            response["state"] = parameters["state"]
+        separator = "&" if "?" in redirect_uri else "?"
+        return self.redirect(f"{redirect_uri}{separator}{urlencode(response)}", application)
+
+    def get_initial(self):
+        """DOT writes a request without ``claims`` into the consent form as the JSON
+        ``null``, which is no claims request; leave the field empty instead."""
+        initial = super().get_initial()
+        if initial.get("claims") == "null":
+            initial["claims"] = None
+        return initial
 
     def handle_prompt_login(self):
         return self.fresh_sign_in(drop=("prompt",))
@@ -184,29 +281,21 @@ class AuthorizationView(DOTAuthorizationView):
     def interaction_required(self, request):
         """prompt=none cannot show the verification page: tell the client (OIDC Core §3.1.2.6).
 
-        The request is validated first, so the error only ever goes to a registered
-        redirect URI; an invalid one gets the error page instead.
+        Whatever else the request asks (consent included), the account must be verified
+        first, so ``interaction_required`` is the answer; it only ever goes to a
+        registered redirect URI, and an invalid one gets the error page instead.
         """
-        try:
-            _scopes, credentials = self.validate_authorization_request(request)
-        except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
-        application = client_auth.load_client(credentials["client_id"])
-        parameters = {"error": "interaction_required"}
-        if credentials.get("state"):
-            parameters["state"] = credentials["state"]
-        redirect_uri = credentials["redirect_uri"]
-        separator = "&" if "?" in redirect_uri else "?"
-        return self.redirect(f"{redirect_uri}{separator}{urlencode(parameters)}", application)
+        return self.authorization_error(
+            request.GET, "interaction_required", "The account's e-mail address is not verified."
+        )
 
     def render_error(self, error: str, description: str, *, status: int):
-        response = self.response_class(
+        return self.response_class(
             request=self.request,
             template=[self.template_name],
             context={"error": {"error": error, "description": description}},
             status=status,
         )
-        return response
 
     def redirect(self, redirect_to, application):
         return super().redirect(with_issuer(redirect_to), application)
@@ -224,7 +313,22 @@ class AuthorizationView(DOTAuthorizationView):
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def render_to_response(self, context, **response_kwargs):
-        """Skip the consent page for first-party clients and for consent already given."""
+        """Skip the consent page for first-party clients and for consent already given.
+
+        An error page shows the RFC code and a description in the characters RFC 6749
+        §5.2 allows, whether the error is authsite's or oauthlib's.
+        """
+        if context.get("error") is not None:
+            error = context["error"]
+            if not isinstance(error, dict):  # an oauthlib error, from DOT's error_response
+                error = {
+                    "error": getattr(error, "error", ""),
+                    "description": getattr(error, "description", ""),
+                }
+            context["error"] = {
+                "error": safe_description(error.get("error") or "invalid_request"),
+                "description": safe_description(error.get("description") or ""),
+            }
         application = context.get("application")
         form = context.get("form")
         if (
@@ -482,7 +586,18 @@ def jwks(request):
     return _cacheable_json(request, keys.public_jwks(), max_age=300)
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class EndSessionView(RPInitiatedLogoutView):
-    """RP-initiated logout (OIDC RP-Initiated Logout 1.0) with authsite's templates."""
+    """RP-initiated logout (OIDC RP-Initiated Logout 1.0) with authsite's templates.
+
+    GET and POST only: any other method is 405 with ``Allow`` (RFC 9110 §15.5.6), not the
+    CSRF middleware's 403, so CSRF is checked here, on what reaches DOT's view.
+    """
 
     template_name = "oauth/logout_confirm.html"
+    allowed_methods = ("GET", "POST")
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method not in self.allowed_methods:
+            return HttpResponseNotAllowed(self.allowed_methods)
+        return csrf_protect(super().dispatch)(request, *args, **kwargs)

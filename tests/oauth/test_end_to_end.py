@@ -92,12 +92,13 @@ def test_code_pkce_tokens_userinfo_refresh_reuse_revoke_introspect(signed_in, co
     assert at_claims["scope"] == "openid profile email"
     assert at_claims["exp"] - at_claims["iat"] == token["expires_in"] == 600
 
+    # The profile and email claims are in userinfo, not the ID token (OIDC Core §5.4), and
+    # alice has no first or last name: no given_name or family_name, not "" (§5.3.2).
+    assert not {"name", "email", "preferred_username"} & set(id_claims)
     userinfo = rp.get(metadata["userinfo_endpoint"]).json()
     assert userinfo == {
         "sub": str(user.uuid),
         "name": "alice",
-        "given_name": "",
-        "family_name": "",
         "preferred_username": "alice",
         "email": "alice@example.com",
         "email_verified": True,
