@@ -204,3 +204,39 @@ def test_each_redis_server_has_its_own_breaker():
     with pytest.raises(redis_breaker.CircuitOpenError):
         redis_breaker.breaker_for("192.0.2.1:6379").before_call()
     redis_breaker.breaker_for("192.0.2.2:6379").before_call()
+
+
+@pytest.mark.postgres
+def test_the_sign_in_lockout_holds_in_postgres_while_redis_hangs(
+    slow_redis_settings, user, password
+):
+    """ASVS 6.3.1: a hung Redis neither bypasses the lockout nor stalls every attempt."""
+    from django.test import Client
+
+    from accounts.models import SignInLock
+
+    port, process, direct = slow_redis_settings
+    browser = Client()
+
+    def sign_in(secret):
+        return browser.post(
+            "/accounts/login/", {"username": "alice", "password": secret}, REMOTE_ADDR="192.0.2.9"
+        )
+
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        timings = []
+        for secret in ["not the password at all"] * 5 + [password]:
+            started = time.monotonic()
+            refused = sign_in(secret)
+            timings.append(round(time.monotonic() - started, 2))
+            assert refused.status_code == 200
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+    assert refused.status_code == 200
+    assert "The username/e-mail or password is incorrect." in refused.content.decode()
+    assert SignInLock.objects.count() == 1
+    print(f"\nsign-in attempts with Redis hung: {timings} s")
+    # A Redis timeout at most once per breaker period; the rest is password hashing.
+    assert sum(t >= TIMEOUT for t in timings) <= 1 + sum(timings) // BREAKER_SECONDS, timings
