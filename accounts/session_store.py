@@ -13,6 +13,8 @@ import logging
 
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
 
+from authsite.logging import log_dependency_failure
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,7 +25,13 @@ class _TolerantCache:
         self._cache = cache
 
     def _failed(self, operation: str, exc: Exception):
-        logger.warning("session cache unavailable (%s), using the database: %r", operation, exc)
+        log_dependency_failure(
+            logger,
+            f"session cache {operation}",
+            "session cache unavailable (%s), using the database: %r",
+            operation,
+            exc,
+        )
 
     def get(self, key, default=None):
         try:

@@ -20,10 +20,11 @@ def record_admin_log_entry(sender, instance: LogEntry, created: bool, raw: bool 
     them; the audit trail cannot. Runs in the admin's transaction, so the event
     commits or rolls back with the change. Django writes the entries of a
     multi-object "delete selected" with ``bulk_create``, which sends no
-    ``post_save``: those deletions are not seen here.
+    ``post_save``: :class:`AuditedDeletionsMixin` records those.
     """
-    if not created or raw:
+    if not created or raw or getattr(instance, "_authsite_audited", False):
         return
+    instance._authsite_audited = True
     content_type = instance.content_type
     kind = f"{content_type.app_label}.{content_type.model}" if content_type else ""
     target = (kind, instance.object_id or "", instance.object_repr)
@@ -42,4 +43,33 @@ def record_admin_log_entry(sender, instance: LogEntry, created: bool, raw: bool 
             "flag": ADMIN_FLAGS.get(instance.action_flag, str(instance.action_flag)),
             "change_message": instance.get_change_message(),
         },
+    )
+
+
+class AuditedDeletionsMixin:
+    """A ModelAdmin whose "delete selected" is audited, one event per object.
+
+    Since Django 5.1 ``log_deletions`` writes the LogEntry rows of a
+    multi-object delete with ``bulk_create``, which sends no ``post_save``;
+    each entry that did not go through :func:`record_admin_log_entry` is
+    recorded here, with the object's label, before the objects are deleted and
+    in the same transaction. The admin site mixes this into every ModelAdmin
+    it registers (accounts/admin_site.py).
+    """
+
+    def log_deletions(self, request, queryset):
+        entries = super().log_deletions(request, queryset)
+        for entry in entries or ():
+            record_admin_log_entry(sender=LogEntry, instance=entry, created=True)
+        return entries
+
+
+def audited_admin_class(admin_class: type) -> type:
+    """``admin_class`` with :class:`AuditedDeletionsMixin` mixed in (once)."""
+    if issubclass(admin_class, AuditedDeletionsMixin):
+        return admin_class
+    return type(
+        admin_class.__name__,
+        (AuditedDeletionsMixin, admin_class),
+        {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
     )

@@ -53,6 +53,21 @@ class AuthsiteSettings:
         return float(getattr(settings, "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", 2.0))
 
     @property
+    def REDIS_BREAKER_SECONDS(self) -> float:
+        """After a Redis timeout or connection error, how long this process leaves Redis alone.
+
+        Every caller then takes its "Redis is down" fallback at once instead of
+        waiting for its own timeout, so a slow Redis costs one timeout per
+        process per period. 0 turns the breaker off.
+        """
+        return float(getattr(settings, "AUTHSITE_REDIS_BREAKER_SECONDS", 5.0))
+
+    @property
+    def DEPENDENCY_LOG_INTERVAL_SECONDS(self) -> float:
+        """A failing dependency is logged once per this period and kind, then counted."""
+        return float(getattr(settings, "AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS", 60.0))
+
+    @property
     def ACCESS_LOG(self) -> bool:
         """Write one ``authsite.access`` log line per request."""
         return bool(getattr(settings, "AUTHSITE_ACCESS_LOG", True))
@@ -83,7 +98,11 @@ class AuthsiteSettings:
 
     @property
     def KEY_ENCRYPTION_SECRET(self) -> str:
-        """Encrypts signing keys at rest; if it changes, stored keys are replaced by new ones."""
+        """Encrypts signing keys at rest, identical on every instance.
+
+        An instance that cannot decrypt the stored keys refuses to sign and is
+        not ready; it never replaces them (``rotatekeys --discard-unreadable`` does).
+        """
         return getattr(settings, "AUTHSITE_KEY_ENCRYPTION_SECRET", "") or settings.SECRET_KEY
 
     @property

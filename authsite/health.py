@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -27,11 +28,14 @@ from django.views.decorators.http import require_safe
 
 from authsite import metrics
 from authsite.conf import authsite_settings
+from authsite.exceptions import AuthsiteError
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "authsite"
 _migrations_applied = False  # once true, stays true for the life of the process
+# Readiness checks apps contribute (authsite imports no app): name -> blocking callable.
+_app_readiness_checks: dict[str, Callable[[], None]] = {}
 
 
 class CheckFailed(Exception):
@@ -88,6 +92,25 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
+def register_readiness_check(name: str, check: Callable[[], None]) -> None:
+    """Add a check to ``/health/ready`` (from an app's ``ready()``).
+
+    ``check`` runs in a worker thread under the health timeout and raises when
+    the instance must not take traffic; an ``AuthsiteError`` is shown by its code.
+    """
+    _app_readiness_checks[name] = check
+
+
+def _check_app(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except AuthsiteError as exc:
+        raise CheckFailed(exc.code) from exc
+    finally:
+        # The check runs in a throwaway thread: hand the connection back.
+        connections[DEFAULT_DB_ALIAS].close()
+
+
 def _describe(exc: BaseException) -> str:
     # A driver's exception text may include a DSN or a host name: a public
     # endpoint names only the exception class, except for our own messages.
@@ -137,11 +160,19 @@ async def live(request):
 @csrf_exempt  # read-only JSON: a POST gets 405, not a CSRF page
 @require_safe
 async def ready(request):
-    """200 when the database answers with every migration applied and the cache answers."""
+    """200 when the database answers with every migration applied, the cache answers, and
+    every check an app registered passes (oauth: the signing keys decrypt)."""
     results = await asyncio.gather(
         run_check("database", _check_database, require_migrations=True),
         run_check("cache", _check_cache),
     )
+    if results[0].ok:  # app checks read the database: with it down, that is the one failure
+        results += await asyncio.gather(
+            *(
+                run_check(name, _check_app, check=check)
+                for name, check in _app_readiness_checks.items()
+            )
+        )
     failed = [r.name for r in results if not r.ok]
     body = {"status": "fail" if failed else "ok", "checks": {r.name: r.as_dict() for r in results}}
     if failed:

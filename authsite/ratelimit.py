@@ -10,11 +10,12 @@ hit), so parallel hits from many workers never overshoot the limit. Other
 backends use ``cache.add`` + ``cache.incr``, which is atomic in the
 local-memory cache (one process) but not in the database cache.
 
-Throttles fail open: when the cache raises (Redis down), every call answers
-"allowed", logs one warning per call site until the cache answers again, and
-never raises. Stored keys are ``authsite:rl:<scope>:<sha256>``, where the
-scope is the part of the caller's key before the first ``:``, so neither
-client ids nor addresses appear in Redis or in the logs.
+Throttles fail open: when the cache raises (Redis down, or its circuit
+breaker open), every call answers "allowed" and never raises; the failure
+is logged once per scope and ``AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS``.
+Stored keys are ``authsite:rl:<scope>:<sha256>``, where the scope is the part
+of the caller's key before the first ``:``, so neither client ids nor
+addresses appear in Redis or in the logs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from django_redis.cache import RedisCache
 
 from django.core.cache import caches
+
+from authsite.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +49,6 @@ if ttl < 0 then
 end
 return {count, ttl}
 """
-
-# Scopes whose last call failed; a warning is logged only on the first failure.
-_failing_scopes: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,6 @@ def hit(key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
             count, retry_after = _generic_hit(backend, stored, window_seconds)
     except Exception as exc:  # a throttle must never take the endpoint down
         return _fail_open(scope, exc)
-    _failing_scopes.discard(scope)
     return RateLimitResult(count <= limit, count, retry_after)
 
 
@@ -93,7 +92,6 @@ def peek(key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
             retry_after = _generic_retry_after(backend, stored, window_seconds) if count else 0
     except Exception as exc:
         return _fail_open(scope, exc)
-    _failing_scopes.discard(scope)
     return RateLimitResult(count < limit, count, retry_after)
 
 
@@ -151,11 +149,11 @@ def _seconds(value: float) -> int:
 
 
 def _fail_open(scope: str, exc: Exception) -> RateLimitResult:
-    if scope not in _failing_scopes:
-        _failing_scopes.add(scope)
-        logger.warning(
-            "rate limit %s not enforced: the cache is unavailable (%s)",
-            scope,
-            type(exc).__name__,
-        )
+    log_dependency_failure(
+        logger,
+        f"rate limit {scope}",
+        "rate limit %s not enforced: the cache is unavailable (%s)",
+        scope,
+        type(exc).__name__,
+    )
     return RateLimitResult(True, 0, 0)

@@ -51,6 +51,10 @@ AUTHSITE_TRUSTED_PROXIES = env.list("AUTHSITE_TRUSTED_PROXIES", default=[])
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 AUTHSITE_ACCESS_LOG = env.bool("AUTHSITE_ACCESS_LOG", default=True)
+AUTHSITE_REDIS_BREAKER_SECONDS = env.float("AUTHSITE_REDIS_BREAKER_SECONDS", default=5.0)
+AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS = env.float(
+    "AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS", default=60.0
+)
 AUTHSITE_METRICS_ALLOWED_NETWORKS = env.list(
     "AUTHSITE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
@@ -65,7 +69,7 @@ AUTHSITE_ID_TOKEN_LIFETIME_SECONDS = env.int("AUTHSITE_ID_TOKEN_LIFETIME_SECONDS
 AUTHSITE_SIGNING_KEY_ROTATION_DAYS = env.int("AUTHSITE_SIGNING_KEY_ROTATION_DAYS", default=30)
 AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS", default=3600)
 # Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
-# SECRET_KEY makes the stored keys unreadable, and new ones are generated).
+# SECRET_KEY makes the stored keys unreadable: the instance then refuses to sign).
 AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
 # --- accounts: sign-in throttling and lockout (accounts/lockout.py) ---
 AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = env.int("AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT", default=5)
@@ -289,6 +293,9 @@ if _REDIS_URL:
             },
         }
     }
+    # One circuit breaker per Redis server in front of every django-redis call
+    # (authsite/redis_breaker.py): a slow Redis costs one timeout per period.
+    DJANGO_REDIS_CONNECTION_FACTORY = "authsite.redis_breaker.BreakerConnectionFactory"
     # Sessions stay in the database (the account page lists them) with Redis
     # in front; never cached_db over the local-memory cache, which is not
     # shared between workers and would keep a deleted session alive.

@@ -20,6 +20,7 @@ import binascii
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from django.core.cache import cache
 
 from authsite import ratelimit
 from authsite.conf import authsite_settings
+from authsite.logging import log_dependency_failure
 from authsite.net import resolve_client_ip
 from oauth.errors import OAuthError as ClientAuthError
 from oauth.errors import ThrottledError
@@ -42,11 +44,10 @@ logger = logging.getLogger(__name__)
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "ES256", "PS256")
 CLIENT_CACHE_SECONDS = 60
-# Written over a client's cache entry on save and delete: while it lives, readers go to
-# the database and may not re-cache, so a read that straddled the save cannot put the
-# old row back.
-CLIENT_CACHE_INVALIDATED = "invalidated"
-CLIENT_CACHE_INVALIDATED_SECONDS = 10
+# One version for every cached client, shared by all instances: any change to any client
+# (save, delete, QuerySet.update(), admin actions) replaces it, and an entry is only served
+# while it carries the current version.
+CLIENT_CACHE_VERSION_KEY = "authsite:client-version"
 # Ids worth a cache entry (DOT generates alphanumeric ones); anything else goes to the database.
 _CACHEABLE_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,100}")
 
@@ -180,9 +181,13 @@ def client_cache_key(client_id: str) -> str:
 def load_client(client_id: str):
     """The Application with this ``client_id``, or None; cached for a minute.
 
-    oauth/receivers.py invalidates the entry on every save and delete, so a
-    new secret or redirect URI applies at once; only a queryset ``update()``
-    (no signal) can leave it stale, for at most ``CLIENT_CACHE_SECONDS``.
+    An entry is stored with the client-cache version read *before* the
+    database, and served only while that version is current: every change
+    path (``save()``, ``delete()``, ``QuerySet.update()``, ``bulk_update()``,
+    admin actions; see oauth/models.py and oauth/receivers.py) replaces the
+    version, so a new secret or redirect URI applies at once on every
+    instance, and a read that straddled a change cannot put the old row back.
+    Checking costs nothing extra: version and entry come in one ``get_many``.
     Unknown ids are not cached. When the cache raises, the database answers.
     """
     from oauth.models import Application
@@ -190,36 +195,57 @@ def load_client(client_id: str):
     if not client_id or len(client_id) > 100:
         return None
     key = client_cache_key(client_id) if _CACHEABLE_CLIENT_ID.fullmatch(client_id) else None
+    version = None
     if key is not None:
         try:
-            cached = cache.get(key)
+            found = cache.get_many([CLIENT_CACHE_VERSION_KEY, key])
         except Exception as exc:
-            logger.warning("client cache unavailable, reading the database: %s", type(exc).__name__)
+            _cache_failed("read", exc)
             key = None
         else:
-            if isinstance(cached, Application):
-                return cached
-            if cached == CLIENT_CACHE_INVALIDATED:
-                key = None
+            version = found.get(CLIENT_CACHE_VERSION_KEY)
+            entry = found.get(key)
+            if (
+                isinstance(entry, tuple)
+                and len(entry) == 2
+                and entry[0] == version
+                and isinstance(entry[1], Application)
+            ):
+                return entry[1]
     application = Application.objects.filter(client_id=client_id).first()
     if application is not None and key is not None:
         try:
-            cache.add(key, application, CLIENT_CACHE_SECONDS)
+            cache.set(key, (version, application), CLIENT_CACHE_SECONDS)
         except Exception as exc:
-            logger.warning("client cache unavailable, not caching: %s", type(exc).__name__)
+            _cache_failed("write", exc)
     return application
+
+
+def forget_clients() -> None:
+    """Make every cached client stale, on every instance (after any change to a client).
+
+    Callers run it at the change and again after commit: a request that read
+    the old row before the commit must not keep serving it.
+    """
+    try:
+        cache.set(CLIENT_CACHE_VERSION_KEY, secrets.token_hex(8), None)
+    except Exception as exc:  # entries expire by themselves within CLIENT_CACHE_SECONDS
+        _cache_failed("invalidation", exc)
 
 
 def forget_client(client_id: str) -> None:
     """Make the next ``load_client`` read the database (after a save or a delete)."""
-    if not client_id or not _CACHEABLE_CLIENT_ID.fullmatch(client_id):
-        return
-    try:
-        cache.set(
-            client_cache_key(client_id), CLIENT_CACHE_INVALIDATED, CLIENT_CACHE_INVALIDATED_SECONDS
-        )
-    except Exception as exc:  # the entry expires by itself within CLIENT_CACHE_SECONDS
-        logger.warning("client cache unavailable, entry not invalidated: %s", type(exc).__name__)
+    forget_clients()
+
+
+def _cache_failed(operation: str, exc: Exception) -> None:
+    log_dependency_failure(
+        logger,
+        f"client cache {operation}",
+        "client cache unavailable (%s), using the database: %s",
+        operation,
+        type(exc).__name__,
+    )
 
 
 def allowed_method(application) -> str:
@@ -403,7 +429,12 @@ def verify_client_assertion(application, assertion: str, request: ClientRequest)
     try:
         first_use = cache.add(key, 1, int(exp - now) + 1)
     except Exception as exc:  # the assertion's short exp still bounds a replay
-        logger.warning("cache unavailable, client assertion replay check skipped: %r", exc)
+        log_dependency_failure(
+            logger,
+            "client assertion replay check",
+            "cache unavailable, client assertion replay check skipped: %s",
+            type(exc).__name__,
+        )
         first_use = True
     if not first_use:
         raise _invalid_client("The client assertion was already used.")

@@ -5,6 +5,17 @@ and stays published as ``previous`` until every token it signed has expired,
 so a relying party with a cached JWKS always finds the ``kid`` it is shown.
 Private keys are stored encrypted (Fernet) under a key derived from
 ``AUTHSITE_KEY_ENCRYPTION_SECRET``; a database dump alone does not leak them.
+
+Every instance of a cluster must use the same secret. An instance that cannot
+decrypt the stored keys refuses to sign (``SigningKeyUnavailableError``), is
+not ready (authsite/health.py) and never creates or rotates keys: new keys
+encrypted under its secret would be unreadable by every other instance.
+Only ``manage.py rotatekeys --discard-unreadable`` replaces unreadable keys.
+
+Each process memoises the active keys; a rotation replaces a version in the
+shared cache, which every process compares at most once per
+``VERSION_CHECK_SECONDS``, so a forced rotation reaches every worker within
+about a second (``MEMO_SECONDS`` bounds it when the cache is down).
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import binascii
 import json
 import logging
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +45,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from authsite.conf import authsite_settings
+from authsite.exceptions import AuthsiteError
+from authsite.logging import log_dependency_failure
 from oauth.models import SigningKey
 
 logger = logging.getLogger(__name__)
@@ -40,6 +54,10 @@ logger = logging.getLogger(__name__)
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")
 
 JWKS_CACHE_KEY = "oauth:jwks"
+# Replaced after every change to the keys; processes drop their memo when it changes.
+KEYS_VERSION_CACHE_KEY = "oauth:signing-keys:version"
+# How often a process compares its memo with the shared version (one cache GET).
+VERSION_CHECK_SECONDS = 1.0
 # Bounds staleness if an invalidation is lost (cache down during a rotation).
 JWKS_CACHE_SECONDS = 300
 # Another process may sign with a key for this long after it stopped being active.
@@ -59,6 +77,23 @@ _STATE_ORDER = {_State.ACTIVE: 0, _State.NEXT: 1, _State.PREVIOUS: 2}
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 _memo: dict[str, tuple[float, SigningKeyMaterial]] = {}
+# The shared version the memo was built under, and when it was last compared.
+_memo_version: dict[str, Any] = {"version": None, "checked": float("-inf")}
+
+UNREADABLE_MESSAGE = (
+    "The stored signing keys cannot be decrypted with this instance's "
+    "AUTHSITE_KEY_ENCRYPTION_SECRET: set it to the value the other instances use. "
+    "This instance signs no tokens and reports not ready until then; it never replaces "
+    "the keys. If the secret is really lost, run "
+    "`manage.py rotatekeys --discard-unreadable` once."
+)
+
+
+class SigningKeyUnavailableError(AuthsiteError):
+    """The active signing key cannot be decrypted with this instance's secret."""
+
+    code = "signing_key_unavailable"
+    message = UNREADABLE_MESSAGE
 
 
 class InvalidJWT(ValueError):
@@ -73,13 +108,16 @@ class SigningKeyMaterial:
 
 
 def get_signing_key(algorithm: str = "RS256") -> SigningKeyMaterial:
-    """The active key for ``algorithm``, memoised per process for ``MEMO_SECONDS``.
+    """The active key for ``algorithm``, memoised per process.
 
-    Creates the keys on an empty database. A key that no longer decrypts (the
-    encryption secret changed) is replaced by fresh keys instead of failing
-    every token request.
+    Creates the keys on an empty database. Raises SigningKeyUnavailableError
+    when the active key does not decrypt with this instance's secret (another
+    instance wrote it with a different ``AUTHSITE_KEY_ENCRYPTION_SECRET``):
+    better no token than a token signed with a key nobody else has, or keys
+    replaced under the instances that can read them.
     """
     _check_algorithm(algorithm)
+    _check_version()
     memo = _memo.get(algorithm)
     if memo is not None and memo[0] > time.monotonic():
         return memo[1]
@@ -89,23 +127,43 @@ def get_signing_key(algorithm: str = "RS256") -> SigningKeyMaterial:
         ensure_signing_keys()
         key = _active_key(algorithm)
     material = _material(key) if key is not None else None
-    if material is None and key is not None:
-        created = True
-        logger.warning(
-            "%s signing key %s cannot be decrypted (was AUTHSITE_KEY_ENCRYPTION_SECRET "
-            "or SECRET_KEY changed?); replacing it with new keys",
-            algorithm,
-            key.kid,
-        )
-        _replace_unreadable_keys(algorithm)
-        key = _active_key(algorithm)
-        material = _material(key) if key is not None else None
     if material is None:
+        if key is not None:
+            report_unreadable_keys()
+            raise SigningKeyUnavailableError()
         raise RuntimeError(f"no usable {algorithm} signing key")
     # A key created inside the caller's transaction is gone if it rolls back: not memoised.
     if not (created and transaction.get_connection().in_atomic_block):
         _memo[algorithm] = (time.monotonic() + MEMO_SECONDS, material)
     return material
+
+
+def unreadable_keys() -> list[SigningKey]:
+    """Active and next keys this instance's secret cannot decrypt (empty when all is well)."""
+    return [
+        key
+        for key in SigningKey.objects.filter(
+            state__in=[_State.ACTIVE, _State.NEXT], algorithm__in=SUPPORTED_ALGORITHMS
+        )
+        if _material(key) is None
+    ]
+
+
+def check_signing_keys() -> None:
+    """Raise SigningKeyUnavailableError if a stored active or next key does not decrypt.
+
+    The readiness check: such an instance must not take traffic.
+    """
+    if unreadable_keys():
+        report_unreadable_keys()
+        raise SigningKeyUnavailableError()
+
+
+def report_unreadable_keys() -> None:
+    """One ERROR naming the setting, per ``AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS``."""
+    log_dependency_failure(
+        logger, "signing keys unreadable", UNREADABLE_MESSAGE, level=logging.ERROR
+    )
 
 
 def public_jwks() -> dict:
@@ -117,7 +175,12 @@ def public_jwks() -> dict:
     try:
         cached = cache.get(JWKS_CACHE_KEY)
     except Exception as exc:  # any cache backend error: the database is the source of truth
-        logger.warning("JWKS cache read failed (%s); using the database", type(exc).__name__)
+        log_dependency_failure(
+            logger,
+            "jwks cache read",
+            "JWKS cache read failed (%s); using the database",
+            type(exc).__name__,
+        )
         cached = None
     if isinstance(cached, dict):
         return cached
@@ -129,7 +192,9 @@ def public_jwks() -> dict:
     try:
         cache.set(JWKS_CACHE_KEY, jwks, JWKS_CACHE_SECONDS)
     except Exception as exc:
-        logger.warning("JWKS cache write failed (%s)", type(exc).__name__)
+        log_dependency_failure(
+            logger, "jwks cache write", "JWKS cache write failed (%s)", type(exc).__name__
+        )
     return jwks
 
 
@@ -179,6 +244,7 @@ def ensure_signing_keys() -> None:
     Idempotent and safe to run concurrently: the one-active / one-next unique
     constraints decide races, and the loser's key is discarded.
     """
+    _refuse_if_unreadable()
     lines = _ensure(timezone.now())
     if lines:
         _invalidate()
@@ -199,6 +265,7 @@ def rotate_signing_keys(
     algorithms = SUPPORTED_ALGORITHMS if algorithm is None else (algorithm,)
     for name in algorithms:
         _check_algorithm(name)
+    _refuse_if_unreadable()
     lines = _ensure(now)
     for name in algorithms:
         lines += _rotate(name, now, force=force)
@@ -315,17 +382,21 @@ def _retire(algorithms: tuple[str, ...], now: datetime) -> list[str]:
     return lines
 
 
-def _replace_unreadable_keys(algorithm: str) -> None:
-    """Take keys the current secret cannot decrypt out of service, then make fresh ones.
+def discard_unreadable_keys() -> list[str]:
+    """Take keys this secret cannot decrypt out of service and make fresh ones.
 
-    The active key becomes previous (its public half stays published, so the
-    tokens it signed still verify); a next key never signed anything and is
-    retired. Both private keys are erased: they are unusable anyway.
+    Only for an operator who lost the encryption secret
+    (``rotatekeys --discard-unreadable``): the instances that still hold the
+    old secret must be given the new one. An active key becomes previous (its
+    public half stays published, so the tokens it signed still verify until
+    they expire); a next key never signed anything and is retired. Both
+    private keys are erased: they are unusable here anyway.
     """
     now = timezone.now()
+    lines = []
     with transaction.atomic():
         for key in SigningKey.objects.select_for_update().filter(
-            algorithm=algorithm, state__in=[_State.ACTIVE, _State.NEXT]
+            state__in=[_State.ACTIVE, _State.NEXT], algorithm__in=SUPPORTED_ALGORITHMS
         ):
             if _material(key) is not None:
                 continue
@@ -335,25 +406,77 @@ def _replace_unreadable_keys(algorithm: str) -> None:
                 key.state, key.retired = _State.RETIRED, now
             key.private_key_encrypted = ""
             key.save(update_fields=["state", "deactivated", "retired", "private_key_encrypted"])
-            logger.warning(
-                "%s signing key %s taken out of service: %s", algorithm, key.kid, key.state
-            )
-    _invalidate()
-    ensure_signing_keys()
+            lines.append(f"{key.algorithm}: discarded unreadable key {key.kid} (now {key.state})")
+        lines += _ensure(now)
+    if lines:
+        _invalidate()
+        from audit.events import Action
+        from audit.services import record
+
+        record(
+            Action.SIGNING_KEY_ROTATED,
+            details={"changes": lines, "forced": True, "discarded_unreadable": True},
+        )
+    return lines
+
+
+def _refuse_if_unreadable() -> None:
+    """Creating or promoting keys next to ones this secret cannot read would hand the
+    cluster keys its other instances cannot read: refuse instead."""
+    if unreadable_keys():
+        report_unreadable_keys()
+        raise SigningKeyUnavailableError()
 
 
 def _invalidate() -> None:
     _memo.clear()
     _forget_jwks()
-    # Again after commit: another process may have re-cached the old set meanwhile.
+    # Again after commit: another process may have re-cached the old set meanwhile. The
+    # new version goes out only then, so no process reloads the keys before they commit.
     transaction.on_commit(_forget_jwks)
+    transaction.on_commit(_bump_version)
+
+
+def _bump_version() -> None:
+    try:
+        cache.set(KEYS_VERSION_CACHE_KEY, secrets.token_hex(8), None)
+    except Exception as exc:  # the memo expires by itself (MEMO_SECONDS)
+        log_dependency_failure(
+            logger,
+            "signing key version write",
+            "signing key version not published: the cache is unavailable (%s)",
+            type(exc).__name__,
+        )
+
+
+def _check_version() -> None:
+    """Drop the memo when another process changed the keys (at most one GET per second)."""
+    now = time.monotonic()
+    if now - _memo_version["checked"] < VERSION_CHECK_SECONDS:
+        return
+    _memo_version["checked"] = now
+    try:
+        version = cache.get(KEYS_VERSION_CACHE_KEY)
+    except Exception as exc:  # keep the memo: MEMO_SECONDS still bounds it
+        log_dependency_failure(
+            logger,
+            "signing key version read",
+            "signing key version unknown: the cache is unavailable (%s)",
+            type(exc).__name__,
+        )
+        return
+    if version != _memo_version["version"]:
+        _memo.clear()
+        _memo_version["version"] = version
 
 
 def _forget_jwks() -> None:
     try:
         cache.delete(JWKS_CACHE_KEY)
     except Exception as exc:  # the cache entry expires by itself (JWKS_CACHE_SECONDS)
-        logger.warning("JWKS cache invalidation failed (%s)", type(exc).__name__)
+        log_dependency_failure(
+            logger, "jwks cache delete", "JWKS cache invalidation failed (%s)", type(exc).__name__
+        )
 
 
 # --- Key material ----------------------------------------------------------------

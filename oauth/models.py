@@ -26,8 +26,49 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 
+class ApplicationQuerySet(models.QuerySet):
+    """Bulk writes invalidate the client cache too (oauth/client_auth.py).
+
+    ``save()`` and ``delete()`` reach oauth/receivers.py through signals, but
+    ``update()`` (and ``bulk_update()``, which calls it) sends none: without
+    this, a client disabled or given a new secret or redirect URI that way kept
+    being served from the cache.
+    """
+
+    def update(self, **kwargs):
+        rows = super().update(**kwargs)
+        if rows:
+            _clients_changed(self.db)
+        return rows
+
+    update.alters_data = True
+
+    def delete(self):
+        result = super().delete()
+        _clients_changed(self.db)
+        return result
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+
+def _clients_changed(using: str) -> None:
+    from oauth import client_auth
+
+    client_auth.forget_clients()
+    # Again after commit: a request that read the old rows meanwhile must not keep them.
+    transaction.on_commit(client_auth.forget_clients, using=using)
+
+
+class ApplicationManager(models.Manager.from_queryset(ApplicationQuerySet)):
+    def get_by_natural_key(self, client_id):
+        return self.get(client_id=client_id)
+
+
 class Application(AbstractApplication):
     """An OAuth client registered with authsite."""
+
+    objects = ApplicationManager()
 
     ES256_ALGORITHM = "ES256"
     ALGORITHM_TYPES = (

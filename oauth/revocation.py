@@ -18,6 +18,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from authsite.logging import log_dependency_failure
+
 logger = logging.getLogger(__name__)
 
 DENY_LIST_PREFIX = "authsite:denied-jti:"
@@ -36,7 +38,12 @@ def deny(entries: Iterable[tuple[uuid.UUID, datetime]]) -> bool:
             if ttl > 0:
                 cache.set(_key(jti), 1, timeout=ttl)
     except Exception as exc:  # the database still records the revocation
-        logger.warning("deny list unavailable, revocation recorded in the database only: %r", exc)
+        log_dependency_failure(
+            logger,
+            "deny list write",
+            "deny list unavailable, revocation recorded in the database only: %r",
+            exc,
+        )
         return False
     return True
 
@@ -45,8 +52,10 @@ def is_denied(jti) -> bool | None:
     """True if ``jti`` is on the deny list, False if not, None if the cache is unreachable."""
     try:
         return cache.get(_key(jti)) is not None
-    except Exception as exc:
-        logger.warning("deny list unavailable, falling back to the database: %r", exc)
+    except Exception as exc:  # Redis down, slow or its breaker open
+        log_dependency_failure(
+            logger, "deny list read", "deny list unavailable, falling back to the database: %r", exc
+        )
         return None
 
 

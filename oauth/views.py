@@ -379,7 +379,21 @@ class TokenView(DOTTokenView):
                 raise OAuthError("invalid_request", "The grant_type parameter is missing.")
         except OAuthError as exc:
             return error_response(exc)
-        response = super().post(request, *args, **kwargs)
+        try:
+            response = super().post(request, *args, **kwargs)
+        except keys.SigningKeyUnavailableError:
+            # This instance cannot read the cluster's signing keys (oauth/keys.py): no token
+            # at all rather than one signed with a key nobody publishes. Nothing was saved,
+            # so the client may retry, on a healthy instance.
+            unavailable = error_response(
+                OAuthError(
+                    "temporarily_unavailable",
+                    "The server cannot sign tokens right now; retry later.",
+                    status=503,
+                )
+            )
+            unavailable["Retry-After"] = "30"
+            return unavailable
         return normalise_token_response(response)
 
     def http_method_not_allowed(self, request, *args, **kwargs):

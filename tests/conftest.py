@@ -154,3 +154,15 @@ def _fresh_throttles():
             cache.clear()
     except Exception:  # a test may have left the cache unreachable on purpose
         pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dependency_state():
+    """Failure logs are rate-limited and Redis breakers trip per process: each test starts
+    with nothing logged and every breaker closed, whatever the previous test broke."""
+    from authsite.logging import reset_dependency_failures
+    from authsite.redis_breaker import reset_breakers
+
+    reset_dependency_failures()
+    reset_breakers()
+    yield

@@ -1,5 +1,6 @@
-"""client_auth.load_client caches Application rows for a minute; saves and deletes
-invalidate them at once, and a dead cache only means reading the database."""
+"""client_auth.load_client caches Application rows for a minute; every change invalidates
+them at once (tests/oauth/test_client_cache_invalidation.py covers each change path), and a
+dead cache only means reading the database."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def cache_client(client_id: str) -> None:
     key = client_auth.client_cache_key(client_id)
     cache.delete(key)
     client_auth.load_client(client_id)
-    assert isinstance(cache.get(key), Application)
+    version, cached = cache.get(key)
+    assert isinstance(cached, Application)
+    assert version == cache.get(client_auth.CLIENT_CACHE_VERSION_KEY)
 
 
 def test_a_loaded_client_is_served_from_the_cache(client, django_assert_num_queries):
@@ -105,11 +108,14 @@ def test_a_read_that_straddles_a_save_cannot_cache_the_old_row(client):
     """A request that read the row just before a save must not put it back in the cache."""
     app, _ = client
     cache_client(app.client_id)
+    version_before_save = cache.get(client_auth.CLIENT_CACHE_VERSION_KEY)
     read_before_save = Application.objects.get(pk=app.pk)
     app.redirect_uris = "https://rp.test/after-save"
     app.save()
-    # What load_client does with the row it read: add it to the cache.
-    cache.add(client_auth.client_cache_key(app.client_id), read_before_save, 60)
+    # What load_client does with the row it read: cache it under the version it saw first.
+    cache.set(
+        client_auth.client_cache_key(app.client_id), (version_before_save, read_before_save), 60
+    )
     assert client_auth.load_client(app.client_id).redirect_uris == "https://rp.test/after-save"
 
 

@@ -18,11 +18,24 @@ class Command(BaseCommand):
             "--force", action="store_true", help="Promote the next key now, whatever its age."
         )
         parser.add_argument(
+            "--discard-unreadable",
+            action="store_true",
+            help=(
+                "Only if AUTHSITE_KEY_ENCRYPTION_SECRET was lost: take the keys this secret "
+                "cannot decrypt out of service and create new ones. Every instance must then "
+                "use this instance's secret."
+            ),
+        )
+        parser.add_argument(
             "--algorithm",
             help=f"Only this algorithm: {', '.join(keys.SUPPORTED_ALGORITHMS)} (default: all).",
         )
 
     def handle(self, *args, **options):
+        if options["discard_unreadable"]:
+            for line in keys.discard_unreadable_keys() or ["no unreadable keys"]:
+                self.stdout.write(line)
+            return
         algorithm = options["algorithm"]
         if algorithm is not None:
             algorithm = algorithm.upper()
@@ -31,6 +44,9 @@ class Command(BaseCommand):
                     f"Unknown algorithm {options['algorithm']!r}; "
                     f"use one of {', '.join(keys.SUPPORTED_ALGORITHMS)}."
                 )
-        lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
+        try:
+            lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
+        except keys.SigningKeyUnavailableError as exc:
+            raise CommandError(exc.message) from None
         for line in lines or ["nothing to rotate"]:
             self.stdout.write(line)
