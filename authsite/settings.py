@@ -183,6 +183,8 @@ SECRET_KEY = _SECRET_KEY or _development_secret_key()
 INSTALLED_APPS = [
     # django.contrib.admin with authsite's site: staff need MFA (accounts/admin_site.py).
     "accounts.apps.AuthsiteAdminConfig",
+    # Before django.contrib.auth, so accounts' changepassword replaces Django's.
+    "accounts.apps.AccountsConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -191,7 +193,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "oauth2_provider",
     "django_prometheus",
-    "accounts.apps.AccountsConfig",
     "oauth.apps.OAuthConfig",
     "rbac.apps.RbacConfig",
     "audit.apps.AuditConfig",

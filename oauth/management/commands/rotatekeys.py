@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 from django.core.management.base import BaseCommand, CommandError
 
 from oauth import keys
@@ -31,6 +34,26 @@ class Command(BaseCommand):
                     f"Unknown algorithm {options['algorithm']!r}; "
                     f"use one of {', '.join(keys.SUPPORTED_ALGORITHMS)}."
                 )
-        lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
+        with quiet_info(keys.logger):
+            lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
         for line in lines or ["nothing to rotate"]:
             self.stdout.write(line)
+
+
+@contextmanager
+def quiet_info(logger: logging.Logger):
+    """Drop ``logger``'s lines below WARNING for a while.
+
+    ``rotate_signing_keys`` logs each change for servers and the scheduler; here the
+    command prints the same lines as its report, and on a terminal (stderr and
+    stdout together) every line would show twice. Warnings and errors still show.
+    """
+
+    def below_warning(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    logger.addFilter(below_warning)
+    try:
+        yield
+    finally:
+        logger.removeFilter(below_warning)
