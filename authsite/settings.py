@@ -347,7 +347,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Reset links are single-use (the token hashes the password and last sign-in).
 PASSWORD_RESET_TIMEOUT = AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "/"
+# Signed in without a `next`: the account page, not the home page one step away from it.
+LOGIN_REDIRECT_URL = "accounts:account"
 
 # --- OAuth (django-oauth-toolkit): models swapped from the first migration -----
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
