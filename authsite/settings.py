@@ -33,7 +33,23 @@ VAR_DIR = Path(env.str("AUTHSITE_VAR_DIR", default=str(BASE_DIR / "var")))
 _SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-AUTHSITE_PUBLIC_URL = env.str("AUTHSITE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# The URL `make run` last served on (it writes var/public_url), so invitation links and
+# bootstrap output in any shell match the server without exporting AUTHSITE_PUBLIC_URL;
+# the environment (or the .env file) still wins.
+PUBLIC_URL_FILE = VAR_DIR / "public_url"
+
+
+def _served_public_url() -> str:
+    try:
+        return PUBLIC_URL_FILE.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+AUTHSITE_PUBLIC_URL = (
+    env.str("AUTHSITE_PUBLIC_URL", default="") or _served_public_url() or "http://127.0.0.1:8000"
+).rstrip("/")
 AUTHSITE_ENVIRONMENT = env.str(
     "AUTHSITE_ENVIRONMENT", default="development" if DEBUG else "production"
 )
