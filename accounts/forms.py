@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
+from django.core import validators
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -98,9 +99,14 @@ class LoginForm(forms.Form):
 
 
 class AdminLoginForm(AdminAuthenticationForm):
-    """The admin console's sign-in form, with the same password length limit as the
-    hosted page, so an over-long password is a field error and is never hashed."""
+    """The admin console's sign-in form, with the hosted page's length limits: an over-long
+    username or password is a field error, and no sign-in is attempted (nothing hashed,
+    nothing counted)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Django sets the username's max_length after the field exists, so its
+        # MaxLengthValidator is never added and only the browser's maxlength limits it.
+        username = self.fields["username"]
+        username.validators.append(validators.MaxLengthValidator(username.max_length))
         self.fields["password"].validators.append(validate_typed_password_length)

@@ -141,3 +141,16 @@ def test_a_password_at_the_limit_is_checked_like_any_other(client, user, argon2_
     assert response.status_code == HTTPStatus.OK
     assert "The username/e-mail or password is incorrect." in response.content.decode()
     assert len(argon2_runs) == 1
+
+
+@pytest.mark.parametrize("path", SIGN_IN_PAGES)
+def test_a_megabyte_username_is_a_field_error_naming_the_limit_and_nothing_is_hashed(
+    path, user, argon2_runs
+):
+    login = "a" * 900_000
+    response = Client().post(path, {"username": login, "password": "some password 1"})
+    body = response.content.decode()
+    assert response.status_code == HTTPStatus.OK
+    assert "254" in body and "Traceback" not in body
+    assert argon2_runs == []
+    assert no_attempt_recorded()
