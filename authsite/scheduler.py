@@ -66,6 +66,8 @@ class EmbeddedScheduler:
         self.lock_retry_seconds = lock_retry_seconds
         self.max_sleep_seconds = max_sleep_seconds
         self._stop = threading.Event()
+        self._reported: set[str] = set()
+        self._failures: dict[str, int] = {}
         self._thread: threading.Thread | None = None
 
     # --- life cycle ---------------------------------------------------------------
@@ -138,10 +140,27 @@ class EmbeddedScheduler:
         started = time.monotonic()
         try:
             result = self.app.tasks[task_name](*entry.get("args", ()), **entry.get("kwargs", {}))
-        except Exception:
-            logger.exception("scheduled job %s (%s) failed", name, task_name)
+        except Exception as exc:
+            # One traceback per run of failures (a database outage fails every job each
+            # period), then a line with the count until the job succeeds again.
+            failures = self._failures[name] = self._failures.get(name, 0) + 1
+            if failures == 1:
+                logger.exception("scheduled job %s (%s) failed", name, task_name)
+            else:
+                logger.warning(
+                    "scheduled job %s failed again (%s; %d times in a row)",
+                    name,
+                    type(exc).__name__,
+                    failures,
+                )
         else:
-            logger.info(
+            self._failures.pop(name, None)
+            # Once per job and server start, and whenever a job changed something;
+            # otherwise a minutely job would write 1,440 lines a day saying nothing.
+            first = name not in self._reported
+            self._reported.add(name)
+            logger.log(
+                logging.INFO if first or result else logging.DEBUG,
                 "scheduled job %s done in %.2fs%s",
                 name,
                 time.monotonic() - started,

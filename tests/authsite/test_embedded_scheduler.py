@@ -5,7 +5,9 @@ audit trail, rotates signing keys that are due, clears expired tokens and applie
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
 import time
 
@@ -33,7 +35,8 @@ def key_state(db, kid: str) -> str:
 
 def test_without_a_broker_the_server_seals_the_audit_trail_and_rotates_due_keys(tmp_path):
     """Seals appear and an overdue active key is rotated while `make run`'s server serves,
-    with no worker or beat process; two workers still make one scheduler."""
+    with no worker or beat process; two workers still make one scheduler, and when its
+    worker dies another takes over."""
     env = base_env(tmp_path, DJANGO_SETTINGS_MODULE="tests.support.fast_schedule_settings")
     assert manage(env, "migrate", "--noinput").returncode == 0
     bootstrap = manage(env, "bootstrap", "--json")
@@ -58,6 +61,17 @@ def test_without_a_broker_the_server_seals_the_audit_trail_and_rotates_due_keys(
             time.sleep(0.5)
         time.sleep(1.5)  # a few more ticks: a second scheduler would show by now
         log = server.output()
+
+        # The worker running the scheduler dies: another one takes the lock over.
+        leader = int(re.search(r"embedded scheduler running in process (\d+)", log).group(1))
+        os.kill(leader, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            leaders = re.findall(r"embedded scheduler running in process (\d+)", server.output())
+            if len(leaders) == 2:
+                break
+            time.sleep(0.5)
+        assert len(leaders) == 2 and int(leaders[1]) != leader, server.output()
 
     assert seals_checked(env) >= 1, log
     assert key_state(db, overdue) == "previous", log
