@@ -16,7 +16,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# What `make run` serves on, recorded in the var directory for later shells (invitation
+# links, bootstrap output); AUTHSITE_PUBLIC_URL in the environment or .env still wins.
+VAR_DIR := $(or $(AUTHSITE_VAR_DIR),var)
+SERVED_URL := $(or $(AUTHSITE_PUBLIC_URL),http://$(HOST):$(PORT))
+
 run: install
+	@mkdir -p '$(VAR_DIR)' && printf '%s\n' '$(SERVED_URL)' > '$(VAR_DIR)/public_url'
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py bootstrap
@@ -35,4 +41,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) var/static var/*.sqlite3*
+	rm -rf $(VENV) var/static var/*.sqlite3* var/public_url var/scheduler-state.json

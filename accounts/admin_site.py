@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from accounts import mfa
+from accounts.forms import AdminLoginForm
 from authsite.conf import authsite_settings
 
 
@@ -39,6 +40,9 @@ class AdminLoginView(LoginView):
 
 
 class AuthsiteAdminSite(admin.AdminSite):
+    # The hosted page's password length limit, so an over-long password is never hashed.
+    login_form = AdminLoginForm
+
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every ModelAdmin, ours and third-party ones (DOT's), audits "delete selected"."""
         from audit.receivers import audited_admin_class

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
+from django.core import validators
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from authsite.conf import authsite_settings
 
 # Long enough for any passphrase or password manager; short enough that an
 # attacker cannot make every request hash megabytes (Argon2 reads all of it).
@@ -12,6 +17,25 @@ PASSWORD_MAX_LENGTH = 4096
 
 # The id of the element holding the form-wide error, so inputs can point at it.
 FORM_ERROR_ID = "form-error"
+
+
+def validate_typed_password_length(value: str) -> None:
+    """Refuse a typed password longer than ``AUTHSITE_PASSWORD_MAX_LENGTH`` as a field error.
+
+    It runs before ``authenticate()``: an over-long password is never hashed and
+    never counts as a failed sign-in, and the message names the limit. No
+    ``maxlength`` goes on the input, so a browser never silently cuts a pasted one.
+    """
+    limit = authsite_settings.PASSWORD_MAX_LENGTH
+    if len(value) > limit:
+        raise ValidationError(
+            _(
+                "This password is too long: use at most %(max_length)d characters "
+                "(it has %(length)d)."
+            ),
+            code="max_length",
+            params={"max_length": limit, "length": len(value)},
+        )
 
 
 class LoginForm(forms.Form):
@@ -30,8 +54,8 @@ class LoginForm(forms.Form):
     )
     password = forms.CharField(
         label=_("Password"),
-        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
+        validators=[validate_typed_password_length],
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
@@ -50,9 +74,6 @@ class LoginForm(forms.Form):
         self.user_cache = None
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        # The server refuses an over-long password with a message; a browser honouring
-        # maxlength would silently cut a pasted one instead.
-        self.fields["password"].widget.attrs.pop("maxlength", None)
 
     def clean(self):
         username = self.cleaned_data.get("username")
@@ -75,3 +96,17 @@ class LoginForm(forms.Form):
 
     def get_user(self):
         return self.user_cache
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin console's sign-in form, with the hosted page's length limits: an over-long
+    username or password is a field error, and no sign-in is attempted (nothing hashed,
+    nothing counted)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Django sets the username's max_length after the field exists, so its
+        # MaxLengthValidator is never added and only the browser's maxlength limits it.
+        username = self.fields["username"]
+        username.validators.append(validators.MaxLengthValidator(username.max_length))
+        self.fields["password"].validators.append(validate_typed_password_length)

@@ -14,15 +14,21 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import validate_typed_password_length
 from authsite.conf import authsite_settings
 
 EMAIL_ATTRS = {"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"}
 
 
 def new_password_field(label, required_message, autocomplete="new-password"):
+    # A current password is checked against its hash: an over-long one is a field
+    # error here, never hashed and never counted as a wrong password. A new one is
+    # measured by the password policy (MaximumLengthValidator).
+    current = autocomplete == "current-password"
     return forms.CharField(
         label=label,
         strip=False,
+        validators=[validate_typed_password_length] if current else [],
         widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
         error_messages={"required": required_message},
     )

@@ -485,6 +485,31 @@ def change_password(user, current_password: str, new_password: str, *, request=N
         )
 
 
+def set_password_for_user(user, new_password: str, *, source: str) -> int:
+    """Set a password an operator chose (``manage.py changepassword``); return sessions ended.
+
+    What any new password brings follows: every session of the user ends, their
+    tokens are revoked (``credentials_changed``), the change is audited with
+    its ``source`` and the owner is told by e-mail. The caller (shell access)
+    is trusted; the policy still applies. Raises ``ValidationError`` (policy).
+    """
+    password_validation.validate_password(new_password, user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        ended = end_sessions(user)
+        credentials_changed.send(
+            sender=type(user), user=user, request=None, reason="password_changed"
+        )
+        record(
+            Action.PASSWORD_CHANGED,
+            target=user,
+            details={"source": source, "sessions_ended": ended},
+        )
+        _notify_password_changed(user, reason="change")
+    return ended
+
+
 # --- E-mail change -------------------------------------------------------------------
 
 EMAIL_CHANGE_SALT = "accounts.email-change"

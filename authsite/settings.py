@@ -33,7 +33,23 @@ VAR_DIR = Path(env.str("AUTHSITE_VAR_DIR", default=str(BASE_DIR / "var")))
 _SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-AUTHSITE_PUBLIC_URL = env.str("AUTHSITE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# The URL `make run` last served on (it writes var/public_url), so invitation links and
+# bootstrap output in any shell match the server without exporting AUTHSITE_PUBLIC_URL;
+# the environment (or the .env file) still wins.
+PUBLIC_URL_FILE = VAR_DIR / "public_url"
+
+
+def _served_public_url() -> str:
+    try:
+        return PUBLIC_URL_FILE.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+AUTHSITE_PUBLIC_URL = (
+    env.str("AUTHSITE_PUBLIC_URL", default="") or _served_public_url() or "http://127.0.0.1:8000"
+).rstrip("/")
 AUTHSITE_ENVIRONMENT = env.str(
     "AUTHSITE_ENVIRONMENT", default="development" if DEBUG else "production"
 )
@@ -188,6 +204,8 @@ SECRET_KEY = _SECRET_KEY or _development_secret_key()
 INSTALLED_APPS = [
     # django.contrib.admin with authsite's site: staff need MFA (accounts/admin_site.py).
     "accounts.apps.AuthsiteAdminConfig",
+    # Before django.contrib.auth, so accounts' changepassword replaces Django's.
+    "accounts.apps.AccountsConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -196,7 +214,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "oauth2_provider",
     "django_prometheus",
-    "accounts.apps.AccountsConfig",
     "oauth.apps.OAuthConfig",
     "rbac.apps.RbacConfig",
     "audit.apps.AuditConfig",
@@ -364,7 +381,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Reset links are single-use (the token hashes the password and last sign-in).
 PASSWORD_RESET_TIMEOUT = AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "/"
+# Signed in without a `next`: the account page, not the home page one step away from it.
+LOGIN_REDIRECT_URL = "accounts:account"
 
 # --- OAuth (django-oauth-toolkit): models swapped from the first migration -----
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"

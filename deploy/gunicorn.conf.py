@@ -66,6 +66,15 @@ def on_exit(server):
         shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
+# --- The embedded scheduler (authsite/scheduler.py) ---------------------------------------
+def post_worker_init(worker):
+    """Without a broker, run the periodic jobs (key rotation, audit seals, token clean-up,
+    retention) in this server: every worker starts the thread, one at a time holds the lock."""
+    from authsite.scheduler import start_embedded_scheduler
+
+    start_embedded_scheduler()
+
+
 # gunicorn's own lines (start-up, worker boots, errors) in authsite's format,
 # so a LOG_FORMAT=json deployment writes nothing but JSON lines.
 _formatter = (

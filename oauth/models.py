@@ -167,11 +167,15 @@ class Application(AbstractApplication):
         from oauth.redirects import validate_redirect_uri  # stricter than DOT (checklist A40)
 
         for field in ("redirect_uris", "post_logout_redirect_uris"):
+            ours = []
             for uri in getattr(self, field).split():
                 try:
                     validate_redirect_uri(uri)
                 except ValidationError as exc:
-                    errors.setdefault(field, []).extend(exc.error_list)
+                    ours.extend(exc.error_list)
+            if ours:
+                # Ours say the same as DOT's, with the fix: one message per problem, not two.
+                errors[field] = ours
         unknown = set(self.grant_types.split()) - set(self.GRANT_TYPE_NAMES)
         if unknown:
             errors.setdefault("grant_types", []).append(

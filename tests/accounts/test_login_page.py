@@ -43,7 +43,7 @@ def test_sign_in_by_username_or_email_rotates_the_session_key(client, user, pass
     client.get(LOGIN)
     response = client.post(LOGIN, {"username": login, "password": password})
     assert response.status_code in (302, 303)
-    assert response["Location"] == "/"
+    assert response["Location"] == "/accounts/account/"  # no next: the account page
     after = client.cookies[settings.SESSION_COOKIE_NAME].value
     assert after and after != before
     assert client.session[SESSION_KEY] == str(user.pk)
@@ -105,7 +105,7 @@ def test_off_site_or_odd_next_is_ignored(client, user, password, next_url):
     assert 'name="next"' not in page.content.decode()
     response = sign_in(client, password, next=next_url)
     assert response.status_code in (302, 303)
-    assert response["Location"] == "/"
+    assert response["Location"] == "/accounts/account/"
 
 
 def test_signed_in_visitor_with_next_goes_straight_there(client, user):

@@ -567,7 +567,7 @@ def test_passkey_signs_in_without_a_password(client, user, password, http):
     assert options["allowCredentials"] == [] and options["userVerification"] == "required"
     assertion = authenticator.get(options, mfa.expected_origin(), user_handle=user.uuid.bytes)
     done = post_json(client, "/accounts/mfa/passkey/verify/", {**assertion, "next": "//evil.test"})
-    assert done.status_code == 200 and done.json()["redirect"] == "/"
+    assert done.status_code == 200 and done.json()["redirect"] == "/accounts/account/"
     assert client.session[SESSION_KEY] == str(user.pk)
     assert client.session["authsite_amr"] == ["hwk", "mfa"]
 

@@ -162,3 +162,50 @@ def test_revoketokens_unknown_user_or_client_is_a_command_error():
 def test_revoketokens_needs_exactly_one_target():
     with pytest.raises(CommandError):
         run("revoketokens")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "notauri",
+        "ftp://example.com/cb",
+        "https://example.com/cb#fragment",
+        "https://",
+        "http://evil.example/cb",
+        "https://exa mple.com/cb",
+    ],
+)
+def test_createclient_bad_redirect_uri_is_reported_once(uri):
+    """One message per problem: authsite's explanation, not DOT's as well."""
+    with pytest.raises(CommandError) as refused:
+        run("createclient", "--name", "App", "--public", "--redirect-uri", uri)
+    message = str(refused.value)
+    assert message.count(uri) == 1, message
+    assert "Validation error" not in message
+    assert not Application.objects.exists()
+
+
+@pytest.mark.slow
+def test_rotatekeys_force_prints_each_change_once(tmp_path):
+    """On a terminal (stdout and stderr together) every rotation line shows once."""
+    import subprocess
+    import sys
+
+    from tests.support.servers import REPO, base_env, manage
+
+    env = base_env(tmp_path)
+    assert manage(env, "migrate", "--noinput").returncode == 0
+    assert manage(env, "rotatekeys").returncode == 0  # creates the first keys
+    result = subprocess.run(
+        [sys.executable, "manage.py", "rotatekeys", "--force"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # as a terminal shows them
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    changes = [line for line in result.stdout.splitlines() if "activated" in line]
+    assert len(changes) == 2, result.stdout  # RS256 and ES256, once each
+    assert all(line.startswith(("RS256:", "ES256:")) for line in changes)

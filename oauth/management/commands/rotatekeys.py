@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 from django.core.management.base import BaseCommand, CommandError
 
 from oauth import keys
@@ -45,8 +48,28 @@ class Command(BaseCommand):
                     f"use one of {', '.join(keys.SUPPORTED_ALGORITHMS)}."
                 )
         try:
-            lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
+            with quiet_info(keys.logger):
+                lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
         except keys.SigningKeyUnavailableError as exc:
             raise CommandError(exc.message) from None
         for line in lines or ["nothing to rotate"]:
             self.stdout.write(line)
+
+
+@contextmanager
+def quiet_info(logger: logging.Logger):
+    """Drop ``logger``'s lines below WARNING for a while.
+
+    ``rotate_signing_keys`` logs each change for servers and the scheduler; here the
+    command prints the same lines as its report, and on a terminal (stderr and
+    stdout together) every line would show twice. Warnings and errors still show.
+    """
+
+    def below_warning(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    logger.addFilter(below_warning)
+    try:
+        yield
+    finally:
+        logger.removeFilter(below_warning)
