@@ -56,17 +56,6 @@ class ThrottledError(OAuthError):
         self.retry_after = max(1, int(retry_after))
 
 
-def safe_description(text: str) -> str:
-    """``text`` as an ``error_description`` may carry it (RFC 6749 §5.2: %x20-21 / %x23-5B /
-    %x5D-7E): ``"`` becomes ``'``, ``\\`` becomes ``/``, control and non-ASCII characters go.
-
-    Descriptions often echo what the client sent (a parameter name, a grant type); a
-    quote or a backslash there would break clients that parse the value strictly.
-    """
-    text = str(text).replace('"', "'").replace("\\", "/")
-    return "".join(ch for ch in text if " " <= ch <= "~")
-
-
 def error_response(exc: OAuthError) -> JsonResponse:
     """JSON error body; a 401 names the scheme the client should use (RFC 6749 §5.2)."""
     response = JsonResponse(
