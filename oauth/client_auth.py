@@ -170,7 +170,7 @@ def _unverified_issuer(assertion: str) -> str:
         token.deserialize(assertion)
         claims = json.loads(token.objects["payload"])
         return str(claims["iss"])
-    except (JWException, ValueError, KeyError, TypeError):
+    except (JWException, ValueError, KeyError, TypeError, RecursionError):  # deep nesting
         raise _invalid_client("The client assertion is malformed.") from None
 
 
@@ -408,7 +408,7 @@ def verify_client_assertion(application, assertion: str, request: ClientRequest)
         claims = json.loads(token.payload)
     except ClientAuthError:
         raise
-    except (JWException, ValueError, KeyError, TypeError):
+    except (JWException, ValueError, KeyError, TypeError, RecursionError):
         raise _invalid_client("The client assertion is malformed.") from None
     now = time.time()
     audiences = claims.get("aud")
