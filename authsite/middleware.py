@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+from functools import partial
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
@@ -22,7 +23,9 @@ from django.contrib.messages.middleware import MessageMiddleware as DjangoMessag
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+from django.utils.functional import SimpleLazyObject
 
+from accounts.sessions import arequest_user, request_user
 from authsite import metrics
 from authsite.conf import authsite_settings
 from authsite.logging import current_request_var, printable, request_id_var
@@ -176,6 +179,12 @@ class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
 
 
 class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    def process_request(self, request):
+        super().process_request(request)
+        # A cached session is trusted only at the user's current session epoch.
+        request.user = SimpleLazyObject(lambda: request_user(request))
+        request.auser = partial(arequest_user, request)
+
     async def __acall__(self, request):
         self.process_request(request)  # request.user is lazy: no query until used
         return await self.get_response(request)
