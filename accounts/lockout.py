@@ -623,3 +623,50 @@ def _database_release(attempt: Attempt, *, reset_pair: bool = False) -> None:
             rows.update(count=0)
         else:
             rows.update(count=F("count") - 1)
+
+
+# --- retention ---------------------------------------------------------------------------
+
+PRUNE_BATCH_SIZE = 1000
+
+
+def prune_records(*, now=None, batch_size: int = PRUNE_BATCH_SIZE) -> dict[str, int]:
+    """Delete sign-in locks and failure records whose use has ended; return counts per kind.
+
+    - A lock is kept while it holds and, after it ends, for
+      ``LOGIN_LOCK_MAX_SECONDS``: the next lock of the same source doubles
+      only if the last one ended within that time (``_start_lock``).
+    - A failure (``FailedSignIn``, and the fallback ``SignInFailure``
+      windows) counts for one ``LOGIN_FAILURE_WINDOW_SECONDS`` window.
+
+    Each kind is kept ``AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS`` past that
+    point, then deleted in batches of ``batch_size`` rows (short
+    transactions, no long lock on a table sign-in writes to). Safe to run
+    concurrently or twice. Unlocks are audited; expired locks are not.
+    """
+    now = now or timezone.now()
+    keep = timedelta(days=authsite_settings.SIGNIN_RECORD_RETENTION_DAYS)
+    window = timedelta(seconds=authsite_settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    memory = timedelta(seconds=authsite_settings.LOGIN_LOCK_MAX_SECONDS)
+    return {
+        "locks": _delete_in_batches(
+            SignInLock.objects.filter(locked_until__lt=now - memory - keep), batch_size
+        ),
+        "failures": _delete_in_batches(
+            FailedSignIn.objects.filter(at__lt=now - window - keep), batch_size
+        ),
+        "fallback_counters": _delete_in_batches(
+            SignInFailure.objects.filter(window_start__lt=now - window - keep), batch_size
+        ),
+    }
+
+
+def _delete_in_batches(queryset, batch_size: int) -> int:
+    deleted = 0
+    while True:
+        batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += queryset.model.objects.filter(pk__in=batch).delete()[0]
+        if len(batch) < batch_size:
+            return deleted

@@ -32,3 +32,11 @@ def send_templated_email(template: str, to: str, context: dict) -> None:
     )
     message.attach_alternative(html, "text/html")
     message.send()
+
+
+@shared_task(name="accounts.prune_sign_in_records", acks_late=True)
+def prune_sign_in_records() -> dict[str, int]:
+    """Delete sign-in locks and failure records past their use (daily, on the beat schedule)."""
+    from accounts import lockout
+
+    return lockout.prune_records()
