@@ -662,6 +662,7 @@ def prune_records(*, now=None, batch_size: int = PRUNE_BATCH_SIZE) -> dict[str, 
 
 
 def _delete_in_batches(queryset, batch_size: int) -> int:
+    """Delete what ``queryset`` matches, ``batch_size`` rows per statement; return how many."""
     deleted = 0
     while True:
         batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])

@@ -319,3 +319,22 @@ def apply_remember_choice(session, remember: bool) -> None:
 
     session.pop(REMEMBER_KEY, None)
     session.set_expiry(authsite_settings.REMEMBER_DEVICE_DAYS * 86400 if remember else 0)
+
+
+def prune_ended_sessions(*, now=None, batch_size: int = 1000) -> dict[str, int]:
+    """Delete expired sessions and the ``UserSession`` rows of sessions that no longer exist.
+
+    Django leaves expired sessions in the table until ``clearsessions`` runs;
+    the account page prunes a user's dead rows only when that user looks.
+    Both go here, in batches, on the daily retention job. Safe to run twice.
+    """
+    from django.contrib.sessions.models import Session
+
+    from accounts.lockout import _delete_in_batches
+    from accounts.models import UserSession
+
+    now = now or timezone.now()
+    expired = _delete_in_batches(Session.objects.filter(expire_date__lte=now), batch_size)
+    live = Session.objects.filter(expire_date__gt=now).values("session_key")
+    orphaned = _delete_in_batches(UserSession.objects.exclude(session_key__in=live), batch_size)
+    return {"expired_sessions": expired, "session_rows": orphaned}

@@ -1,4 +1,5 @@
-"""Retention of per-attempt sign-in rows: locks, failed sign-ins, fallback counters.
+"""Retention of per-attempt sign-in rows: locks, failed sign-ins, fallback counters, and
+expired sessions with their account-page rows.
 
 ASVS 14.2.x (data kept no longer than needed): the daily beat task and
 ``manage.py prunesignins`` delete rows whose use has ended, in batches, and
@@ -12,11 +13,13 @@ from datetime import timedelta
 import pytest
 
 from django.conf import settings as django_settings
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
-from accounts import lockout, tasks
-from accounts.models import FailedSignIn, SignInFailure, SignInLock
+from accounts import lockout, sessions, tasks
+from accounts.models import FailedSignIn, SignInFailure, SignInLock, UserSession
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +113,8 @@ def test_the_task_is_on_the_beat_schedule_and_the_command_runs_it(retention, cap
         "locks": 1,
         "failures": 1,
         "fallback_counters": 0,
+        "expired_sessions": 0,
+        "session_rows": 0,
     }
     lock("192.0.2.6", 30 * DAY)
     call_command("prunesignins", "--batch-size", "1")
@@ -124,3 +129,24 @@ def test_the_retention_setting_moves_the_cut_off(settings, retention):
     settings.AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS = 1
     assert lockout.prune_records()["locks"] == 1
     assert not SignInLock.objects.filter(pk=kept.pk).exists()
+
+
+def test_expired_sessions_and_rows_of_ended_sessions_go_live_ones_stay(user, password):
+    """Django leaves expired sessions behind until something clears them, and a row of
+    the account page outlives its session until the user looks: the job clears both."""
+    live, ended = Client(), Client()
+    for browser in (live, ended):
+        assert (
+            browser.post(
+                "/accounts/login/", {"username": "alice", "password": password}
+            ).status_code
+            == 302
+        )
+    live_key = live.cookies[django_settings.SESSION_COOKIE_NAME].value
+    ended_key = ended.cookies[django_settings.SESSION_COOKIE_NAME].value
+    Session.objects.filter(session_key=ended_key).update(expire_date=timezone.now() - DAY)
+
+    assert sessions.prune_ended_sessions() == {"expired_sessions": 1, "session_rows": 1}
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == [live_key]
+    assert Session.objects.filter(session_key=live_key).exists()
+    assert live.get("/accounts/account/").status_code == 200

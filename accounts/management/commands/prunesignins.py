@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from accounts import lockout
+from accounts import lockout, sessions
 
 
 class Command(BaseCommand):
     help = (
         "Delete sign-in locks and failed sign-in records whose use has ended, kept "
-        "AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS beyond it (the beat task "
-        "accounts.prune_sign_in_records does this daily)."
+        "AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS beyond it, expired sessions and the rows "
+        "of ended sessions (the beat task accounts.prune_sign_in_records does this daily)."
     )
 
     def add_arguments(self, parser):
@@ -23,8 +23,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch_size, **options):
-        counts = lockout.prune_records(batch_size=max(1, batch_size))
+        batch_size = max(1, batch_size)
+        counts = lockout.prune_records(batch_size=batch_size)
+        counts.update(sessions.prune_ended_sessions(batch_size=batch_size))
         self.stdout.write(
-            f"Deleted {counts['locks']} sign-in locks, {counts['failures']} failed sign-ins "
-            f"and {counts['fallback_counters']} fallback counters."
+            f"Deleted {counts['locks']} sign-in locks, {counts['failures']} failed sign-ins, "
+            f"{counts['fallback_counters']} fallback counters, "
+            f"{counts['expired_sessions']} expired sessions "
+            f"and {counts['session_rows']} rows of ended sessions."
         )
