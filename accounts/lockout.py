@@ -19,6 +19,10 @@ How it stays correct:
   Redis. A lock found in Redis refuses without touching the database (the
   path attack traffic takes); otherwise the database is asked, so a lock
   survives a Redis flush or restart.
+- Failures (not attempts) are also written to PostgreSQL (``FailedSignIn``)
+  and the lock decision counts them over the same window, so a Redis flush
+  or restart between failures forgives nothing: four failures, a flush, one
+  more failure, and the account is locked.
 - When Redis does not answer, counting moves to ``SignInFailure`` rows
   (fixed windows, incremented under ``SELECT ... FOR UPDATE``) and locks are
   read from the database: a lockout is never bypassed because Redis is down,
@@ -48,10 +52,10 @@ from django_redis.cache import RedisCache
 
 from django.core.cache import caches
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from accounts.models import SignInFailure, SignInLock
+from accounts.models import FailedSignIn, SignInFailure, SignInLock
 from audit.events import Action, Outcome
 from audit.services import record
 from authsite.conf import authsite_settings
@@ -231,6 +235,7 @@ def record_failure(attempt: Attempt, *, request=None) -> SignInLock | None:
     """
     if attempt.locked:
         return None
+    _count_durably(attempt)
     started = None
     if attempt.counts.get("pair", 0) >= authsite_settings.LOGIN_FAILURES_PER_ACCOUNT:
         started = _start_lock(attempt, attempt.login_key, request=request) or started
@@ -248,6 +253,7 @@ def record_success(attempt: Attempt) -> None:
             _redis_release(attempt, reset_pair=True)
         else:
             _database_release(attempt, reset_pair=True)
+        _pair_failures(attempt.login_key, attempt.ip).delete()  # usually matches nothing
     except Exception as exc:  # never fail a good sign-in over bookkeeping
         logger.warning("sign-in counter not released (%s)", type(exc).__name__)
 
@@ -399,6 +405,7 @@ def unlock_user(user, *, actor=None, source: str, request=None) -> int:
     SignInFailure.objects.filter(
         Q(scope="account", key=key) | Q(scope="pair", key__startswith=f"{key[:31]}:")
     ).delete()
+    FailedSignIn.objects.filter(login_key=key).delete()
     record(
         Action.USER_UNLOCKED,
         actor=actor,
@@ -420,6 +427,10 @@ def _forget(key: str, ip: str | None) -> None:
         _note_redis_failure(exc)
     db_key = _pair_id(key, ip) if key else _ip_digest(ip)
     SignInFailure.objects.filter(scope="pair" if key else "address", key=db_key).delete()
+    if key:
+        _pair_failures(key, ip).delete()
+    else:
+        FailedSignIn.objects.filter(source_ip=ip).delete()
 
 
 def _forget_account(key: str) -> None:
@@ -516,6 +527,44 @@ def _note_redis_ok() -> None:
         logger.info("sign-in lockout counts in Redis again")
 
 
+# --- failures counted durably --------------------------------------------------------------
+
+
+def _pair_failures(key: str, ip: str | None):
+    rows = FailedSignIn.objects.filter(login_key=key)
+    return rows.filter(source_ip=ip) if ip else rows.filter(source_ip__isnull=True)
+
+
+def _count_durably(attempt: Attempt) -> None:
+    """Write the failure to PostgreSQL and count the window there too (failures only).
+
+    Redis counts attempts before the password is checked, so parallel guesses
+    are held at the limit; but a flush or a restart empties it. The lock
+    decision therefore takes, per scope, the larger of the Redis count and the
+    count of ``FailedSignIn`` rows over the same sliding window: failures
+    written before Redis lost its data still count, and the fifth failure
+    locks whatever happened to Redis in between. A good sign-in never comes
+    here; it only deletes its pair's rows (one DELETE that usually matches
+    nothing). After a flush the gate in Redis starts from zero, so up to the
+    limit of guesses may be checked in parallel once more; the next failure
+    among them locks.
+    """
+    FailedSignIn.objects.create(login_key=attempt.login_key, source_ip=attempt.ip, at=attempt.now)
+    since = attempt.now - timedelta(seconds=authsite_settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    recent = FailedSignIn.objects.filter(at__gt=since, at__lte=attempt.now)
+    pair = Q(login_key=attempt.login_key) & (
+        Q(source_ip=attempt.ip) if attempt.ip else Q(source_ip__isnull=True)
+    )
+    if attempt.ip:
+        counts = recent.filter(pair | Q(source_ip=attempt.ip)).aggregate(
+            pair=Count("pk", filter=pair), address=Count("pk")
+        )
+    else:
+        counts = {"pair": recent.filter(pair).count(), "address": 0}
+    for scope in ("pair", "address"):
+        attempt.counts[scope] = max(attempt.counts.get(scope, 0), counts[scope])
+
+
 # --- the database fallback ---------------------------------------------------------------
 
 
@@ -574,3 +623,51 @@ def _database_release(attempt: Attempt, *, reset_pair: bool = False) -> None:
             rows.update(count=0)
         else:
             rows.update(count=F("count") - 1)
+
+
+# --- retention ---------------------------------------------------------------------------
+
+PRUNE_BATCH_SIZE = 1000
+
+
+def prune_records(*, now=None, batch_size: int = PRUNE_BATCH_SIZE) -> dict[str, int]:
+    """Delete sign-in locks and failure records whose use has ended; return counts per kind.
+
+    - A lock is kept while it holds and, after it ends, for
+      ``LOGIN_LOCK_MAX_SECONDS``: the next lock of the same source doubles
+      only if the last one ended within that time (``_start_lock``).
+    - A failure (``FailedSignIn``, and the fallback ``SignInFailure``
+      windows) counts for one ``LOGIN_FAILURE_WINDOW_SECONDS`` window.
+
+    Each kind is kept ``AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS`` past that
+    point, then deleted in batches of ``batch_size`` rows (short
+    transactions, no long lock on a table sign-in writes to). Safe to run
+    concurrently or twice. Unlocks are audited; expired locks are not.
+    """
+    now = now or timezone.now()
+    keep = timedelta(days=authsite_settings.SIGNIN_RECORD_RETENTION_DAYS)
+    window = timedelta(seconds=authsite_settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    memory = timedelta(seconds=authsite_settings.LOGIN_LOCK_MAX_SECONDS)
+    return {
+        "locks": _delete_in_batches(
+            SignInLock.objects.filter(locked_until__lt=now - memory - keep), batch_size
+        ),
+        "failures": _delete_in_batches(
+            FailedSignIn.objects.filter(at__lt=now - window - keep), batch_size
+        ),
+        "fallback_counters": _delete_in_batches(
+            SignInFailure.objects.filter(window_start__lt=now - window - keep), batch_size
+        ),
+    }
+
+
+def _delete_in_batches(queryset, batch_size: int) -> int:
+    """Delete what ``queryset`` matches, ``batch_size`` rows per statement; return how many."""
+    deleted = 0
+    while True:
+        batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += queryset.model.objects.filter(pk__in=batch).delete()[0]
+        if len(batch) < batch_size:
+            return deleted

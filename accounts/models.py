@@ -54,6 +54,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Unselect this instead of deleting accounts."),
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    session_epoch = models.PositiveBigIntegerField(
+        _("session epoch"),
+        default=0,
+        editable=False,
+        help_text=_(
+            "Moves when one of the user's sessions ends or its cached copy could not be "
+            "updated; a cached session of an older epoch is read again from the database."
+        ),
+    )
 
     objects = UserManager()
 
@@ -158,6 +167,30 @@ class SignInFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key[:12]} {self.window_start:%H:%M}: {self.count}"
+
+
+class FailedSignIn(models.Model):
+    """One failed sign-in (wrong password), kept durably so a Redis flush cannot reset the count.
+
+    Redis counts attempts for the fast path; these rows are what the lock
+    decision also counts (over the same sliding window) when a password turns
+    out wrong, so a lost Redis never forgives failures. Only failures are
+    written: a good sign-in costs nothing here unless it forgives earlier ones.
+    """
+
+    login_key = models.CharField(_("account key"), max_length=64)
+    source_ip = models.GenericIPAddressField(_("source address"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("failed sign-in")
+        indexes = [
+            models.Index(fields=["login_key", "source_ip", "at"], name="accounts_failed_pair_at"),
+            models.Index(fields=["source_ip", "at"], name="accounts_failed_ip_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login_key[:12]} from {self.source_ip or '-'} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 class UserSession(models.Model):

@@ -7,10 +7,21 @@ import time
 from datetime import timedelta
 from importlib import import_module
 
+from asgiref.sync import sync_to_async
+
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    _get_user_session_key,
+    load_backend,
+)
+from django.contrib.auth import get_user as django_get_user
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+
+from accounts.session_store import bump_epoch
 
 AUTH_TIME_KEY = "authsite_auth_time"
 AMR_KEY = "authsite_amr"
@@ -179,8 +190,10 @@ def list_sessions(user):
 def end_session(row, *, request=None, ended_by: str = "user") -> None:
     """End one tracked session everywhere: its Django session and its row; audit it.
 
-    Deleting the stored session (database and, with ``cached_db``, the shared
-    cache) makes the cookie anonymous on every instance at its next request.
+    Deleting the stored session (database and shared cache) and moving the
+    user's session epoch makes the cookie anonymous on every instance at its
+    next request, even when the cache could not be reached to forget its copy
+    (``accounts.session_store``).
     The caller must already have checked that the row belongs to the actor.
     """
     from audit.events import Action
@@ -188,6 +201,7 @@ def end_session(row, *, request=None, ended_by: str = "user") -> None:
 
     _session_store(row.session_key).delete()
     row.delete()
+    bump_epoch(row.user_id)  # after the delete: a cached copy left behind is distrusted
     record(
         Action.LOGOUT,
         actor=row.user if ended_by == "user" else None,  # None: the request's user
@@ -215,7 +229,8 @@ def end_sessions(user, *, keep: str | None = None) -> int:
     """End every session of ``user`` except the one whose key is ``keep``; return how many.
 
     ``UserSession`` rows name the user's sessions; each is deleted through the
-    session engine, so a cached copy (``cached_db``) goes as well. Sessions
+    session engine, then the user's session epoch moves, so a cached copy is
+    never trusted again even if Redis missed the delete. Sessions
     without a row are ended anyway at their next request: Django checks the
     password hash stored in every session (session-auth-hash).
     """
@@ -228,7 +243,67 @@ def end_sessions(user, *, keep: str | None = None) -> int:
     for key in keys:
         _session_store(key).delete()
     UserSession.objects.filter(user=user, session_key__in=keys).delete()
+    bump_epoch(user.pk)  # after the deletes: a cached copy left behind is distrusted
     return len(keys)
+
+
+# ---------------------------------------------------------------------------
+# The signed-in user of a request, with the cached session checked first.
+# ---------------------------------------------------------------------------
+
+
+def get_user(request):
+    """Return the request's user, as ``django.contrib.auth.get_user`` does, after one more check.
+
+    A session the store took from the cache carries the session epoch it was
+    cached at (``accounts.session_store``). Between loading the user (the
+    query Django makes anyway, which brings the user's current epoch) and
+    verifying the session's password hash, a copy of an older epoch is
+    dropped and the session is read again from the database: a session ended
+    while Redis missed its delete is then gone, and a kept session continues.
+    The common path adds no query. The rest is Django's code, unchanged.
+    """
+    from django.contrib.auth.models import AnonymousUser
+
+    session = request.session
+    try:
+        user_id = _get_user_session_key(request)
+        backend_path = session[BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user = load_backend(backend_path).get_user(user_id)
+    cached_epoch = getattr(session, "cached_epoch", None)
+    if user is not None and cached_epoch is not None and cached_epoch != user.session_epoch:
+        session.reload_from_database()
+        return django_get_user(request)  # on the database's copy (one more user query, only here)
+    if user is not None and hasattr(user, "get_session_auth_hash"):
+        session_hash = session.get(HASH_SESSION_KEY)
+        session_auth_hash = user.get_session_auth_hash()
+        if not session_hash or not constant_time_compare(session_hash, session_auth_hash):
+            if session_hash and any(
+                constant_time_compare(session_hash, fallback_auth_hash)
+                for fallback_auth_hash in user.get_session_auth_fallback_hash()
+            ):
+                session.cycle_key()
+                session[HASH_SESSION_KEY] = session_auth_hash
+            else:
+                session.flush()
+                user = None
+    return user or AnonymousUser()
+
+
+def request_user(request):
+    """The lazy ``request.user`` of ``accounts.middleware.AuthenticationMiddleware``."""
+    if not hasattr(request, "_cached_user"):
+        request._cached_user = get_user(request)
+    return request._cached_user
+
+
+async def arequest_user(request):
+    """``request.auser()``: the same user, resolved in a thread (it may query)."""
+    return await sync_to_async(request_user)(request)
 
 
 REMEMBER_KEY = "authsite_remember_device"
@@ -244,3 +319,22 @@ def apply_remember_choice(session, remember: bool) -> None:
 
     session.pop(REMEMBER_KEY, None)
     session.set_expiry(authsite_settings.REMEMBER_DEVICE_DAYS * 86400 if remember else 0)
+
+
+def prune_ended_sessions(*, now=None, batch_size: int = 1000) -> dict[str, int]:
+    """Delete expired sessions and the ``UserSession`` rows of sessions that no longer exist.
+
+    Django leaves expired sessions in the table until ``clearsessions`` runs;
+    the account page prunes a user's dead rows only when that user looks.
+    Both go here, in batches, on the daily retention job. Safe to run twice.
+    """
+    from django.contrib.sessions.models import Session
+
+    from accounts.lockout import _delete_in_batches
+    from accounts.models import UserSession
+
+    now = now or timezone.now()
+    expired = _delete_in_batches(Session.objects.filter(expire_date__lte=now), batch_size)
+    live = Session.objects.filter(expire_date__gt=now).values("session_key")
+    orphaned = _delete_in_batches(UserSession.objects.exclude(session_key__in=live), batch_size)
+    return {"expired_sessions": expired, "session_rows": orphaned}

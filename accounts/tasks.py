@@ -32,3 +32,11 @@ def send_templated_email(template: str, to: str, context: dict) -> None:
     )
     message.attach_alternative(html, "text/html")
     message.send()
+
+
+@shared_task(name="accounts.prune_sign_in_records", acks_late=True)
+def prune_sign_in_records() -> dict[str, int]:
+    """Delete sign-in locks, failure records and ended sessions past their use (daily, on beat)."""
+    from accounts import lockout, sessions
+
+    return {**lockout.prune_records(), **sessions.prune_ended_sessions()}

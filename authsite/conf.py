@@ -304,6 +304,17 @@ class AuthsiteSettings:
         return int(getattr(settings, "AUTHSITE_LOGIN_LOCK_MAX_SECONDS", 86400))
 
     @property
+    def SIGNIN_RECORD_RETENTION_DAYS(self) -> int:
+        """How long sign-in locks and failure records are kept after they stop counting.
+
+        A lock row remembers its back-off level for ``LOGIN_LOCK_MAX_SECONDS``
+        after it ends, and a failure counts for one window; the daily retention
+        job deletes them this many days after that (never sooner). The audit
+        trail keeps the story of every failure and lock anyway.
+        """
+        return int(getattr(settings, "AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS", 7))
+
+    @property
     def STAFF_MFA_REQUIRED(self) -> bool:
         """Staff reach /admin/ only after a second factor; one without MFA is sent to
         enrolment first (ASVS 6.3.3). Defaults to on when DEBUG is off."""

@@ -94,6 +94,7 @@ AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS = env.int(
     "AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS", default=900
 )
 AUTHSITE_LOGIN_LOCK_MAX_SECONDS = env.int("AUTHSITE_LOGIN_LOCK_MAX_SECONDS", default=86400)
+AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS = env.int("AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS", default=7)
 # --- accounts: registration and e-mail verification ---
 AUTHSITE_REGISTRATION_MODE = env.str("AUTHSITE_REGISTRATION_MODE", default="open")
 AUTHSITE_REQUIRE_VERIFIED_EMAIL = env.bool("AUTHSITE_REQUIRE_VERIFIED_EMAIL", default=True)
@@ -229,7 +230,7 @@ MIDDLEWARE = [
     "authsite.middleware.RequestContextMiddleware",
     "authsite.middleware.SessionMiddleware",
     "authsite.middleware.CsrfViewMiddleware",
-    "authsite.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuthenticationMiddleware",
     "authsite.middleware.MessageMiddleware",
 ]
 # Signed cookies: flash messages never cost a session read or write.
@@ -342,6 +343,8 @@ CELERY_BEAT_SCHEDULE = {
     "seal-audit-events": {"task": "audit.seal_events", "schedule": 60.0},
     # Exports, then removes, events older than AUTHSITE_AUDIT_RETENTION_DAYS.
     "prune-audit-events": {"task": "audit.prune_events", "schedule": 86400.0},
+    # Deletes sign-in locks and failure records past AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS.
+    "prune-sign-in-records": {"task": "accounts.prune_sign_in_records", "schedule": 86400.0},
     "rotate-signing-keys": {
         "task": "oauth.rotate_signing_keys",
         "schedule": float(AUTHSITE_SIGNING_KEY_CHECK_SECONDS),
