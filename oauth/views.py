@@ -235,7 +235,14 @@ class AuthorizationView(DOTAuthorizationView):
         consent page that cannot be submitted.
         """
         source = request.POST if request.method == "POST" else request.GET
-        parameters = [(name, value) for name, values in source.lists() for value in values]
+        # An empty value counts as omitted (the browser sends the consent form's empty
+        # claims field as claims=); a control character in a name still counts.
+        parameters = [
+            (name, value)
+            for name, values in source.lists()
+            for value in values
+            if value or has_control_characters(name)
+        ]
         try:
             check_authorization_parameters(parameters)
         except OAuthError as exc:

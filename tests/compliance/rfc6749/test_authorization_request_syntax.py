@@ -209,6 +209,20 @@ def test_control_character_in_a_submitted_consent_form_is_invalid_request(
     assert_invalid_request_redirect(response, state=state)
 
 
+def test_consent_form_with_empty_fields_still_gets_a_code(signed_in, confidential):
+    """A browser submits every hidden field of the consent form, the empty claims and
+    nonce fields included: empty counts as omitted (OAuth 2.1 §3.1), so the code is issued."""
+    app, _ = confidential
+    _, challenge = pkce_pair()
+    page = authorize(signed_in, app.client_id, challenge=challenge, nonce=None)
+    fields = re.findall(r'<input type="hidden" name="([^"]+)"(?: value="([^"]*)")?', page.text)
+    fields = {key: html.unescape(value) for key, value in fields}
+    assert fields.get("claims") == "" and fields.get("nonce") == ""
+    fields["allow"] = "Authorize"
+    response = signed_in.post("/oauth/authorize", data=fields)
+    assert "code" in redirect_query(response), redirect_query(response)
+
+
 # --- methods ---------------------------------------------------------------------------
 
 
