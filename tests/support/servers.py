@@ -21,6 +21,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Servers of different tests meet in the same database (the session's ``postgres_url``):
+# like the instances of a cluster they must share this secret, since an instance that
+# cannot decrypt the stored signing keys refuses to sign and is not ready.
+KEY_ENCRYPTION_SECRET = "authsite test suite key encryption secret"
 
 
 def free_port() -> int:
@@ -39,6 +43,8 @@ def base_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         "AUTHSITE_ENV_FILE": str(var_dir / "absent.env"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if "DATABASE_URL" in overrides:
+        env["AUTHSITE_KEY_ENCRYPTION_SECRET"] = KEY_ENCRYPTION_SECRET
     env.update(overrides)
     return env
 
