@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -225,12 +226,17 @@ def test_anonymous_sessions_and_unreachable_redis_still_work(user, password, set
 # --- a real server: gunicorn, httpx, Redis behind a proxy that is cut and restored ---------
 
 
+# The server tests share one PostgreSQL database for the session: a name no other test uses.
+SERVER_USER = "session-durability"
+
+
 def login_over_http(base_url: str, password: str) -> httpx.Client:
     browser = httpx.Client(base_url=base_url, timeout=10)
     form = browser.get(LOGIN)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
     response = browser.post(
-        LOGIN, data={"username": "alice", "password": password, "csrfmiddlewaretoken": token}
+        LOGIN,
+        data={"username": SERVER_USER, "password": password, "csrfmiddlewaretoken": token},
     )
     assert response.status_code == 302, response.text[:300]
     return browser
@@ -260,10 +266,20 @@ def test_a_real_server_keeps_ended_sessions_ended_across_a_redis_cut(
         tmp_path,
         DATABASE_URL=postgres_url["url"],
         REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+        # The cut opens the Redis circuit breaker; a short period lets the next sign-ins
+        # be cached again, so each scenario starts with a copy in Redis to go stale.
+        AUTHSITE_REDIS_BREAKER_SECONDS="0.2",
     )
     assert manage(env, "migrate", "--noinput").returncode == 0
     created = subprocess.run(
-        [sys.executable, "manage.py", "createuser", "alice", "--email", "alice@example.com"]
+        [
+            sys.executable,
+            "manage.py",
+            "createuser",
+            SERVER_USER,
+            "--email",
+            f"{SERVER_USER}@example.com",
+        ]
         + ["--password-stdin"],
         cwd=REPO,
         env=env,
@@ -284,6 +300,7 @@ def test_a_real_server_keeps_ended_sessions_ended_across_a_redis_cut(
             proxy.restore()
             assert stale_copy_in_redis(own_redis, old)
             assert not signed_in_over_http(server.url, old)
+            time.sleep(0.5)  # past the breaker period the cut opened
 
             laptop = login_over_http(server.url, password)
             phone = login_over_http(server.url, password)

@@ -17,7 +17,13 @@ from tests.support.servers import Server, base_env, manage
 
 pytestmark = pytest.mark.slow
 
-JOBS = {"clear-expired-tokens", "seal-audit-events", "prune-audit-events", "rotate-signing-keys"}
+JOBS = {
+    "clear-expired-tokens",
+    "seal-audit-events",
+    "prune-audit-events",
+    "prune-sign-in-records",
+    "rotate-signing-keys",
+}
 
 
 def seals_checked(env) -> int:
