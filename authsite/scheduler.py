@@ -134,7 +134,7 @@ class EmbeddedScheduler:
             self._stop.wait(wait)
 
     def _run(self, name: str, task_name: str, entry: dict) -> None:
-        from django.db import close_old_connections, connections
+        from django.db import DatabaseError, close_old_connections, connections
 
         close_old_connections()
         started = time.monotonic()
@@ -144,7 +144,14 @@ class EmbeddedScheduler:
             # One traceback per run of failures (a database outage fails every job each
             # period), then a line with the count until the job succeeds again.
             failures = self._failures[name] = self._failures.get(name, 0) + 1
-            if failures == 1:
+            if failures == 1 and isinstance(exc, DatabaseError):
+                # An outage, not a bug: readiness and the 503s report it; no traceback.
+                logger.warning(
+                    "scheduled job %s skipped: database unavailable (%s)",
+                    name,
+                    type(exc).__name__,
+                )
+            elif failures == 1:
                 logger.exception("scheduled job %s (%s) failed", name, task_name)
             else:
                 logger.warning(
