@@ -25,7 +25,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts import mfa
 from accounts.forms import AdminLoginForm
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 class AdminLoginView(LoginView):

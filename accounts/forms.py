@@ -9,7 +9,7 @@ from django.core import validators
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 # Long enough for any passphrase or password manager; short enough that an
 # attacker cannot make every request hash megabytes (Argon2 reads all of it).

@@ -58,8 +58,8 @@ from django.utils import timezone
 from accounts.models import FailedSignIn, SignInFailure, SignInLock
 from audit.events import Action, Outcome
 from audit.services import record
-from authsite.conf import authsite_settings
-from authsite.logging import printable
+from common.conf import authsite_settings
+from common.logging import printable
 
 logger = logging.getLogger(__name__)
 

@@ -64,8 +64,8 @@ from accounts.models import RecoveryCode, TOTPDevice, WebAuthnCredential
 from accounts.sessions import AMR_KEY
 from audit.events import Action, Outcome
 from audit.services import record
-from authsite import ratelimit
-from authsite.conf import authsite_settings
+from common import ratelimit
+from common.conf import authsite_settings
 
 TOTP_DIGITS = 6
 TOTP_INTERVAL = 30

@@ -36,10 +36,10 @@ from accounts.sessions import end_sessions
 from accounts.signals import credentials_changed
 from audit.events import Action, Outcome
 from audit.services import record
-from authsite import ratelimit
-from authsite.conf import authsite_settings
-from authsite.exceptions import AuthsiteError
-from authsite.logging import printable
+from common import ratelimit
+from common.conf import authsite_settings
+from common.exceptions import AuthsiteError
+from common.logging import printable
 
 # --- The policy ----------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from accounts.lockout import pop_refusal
 from accounts.sessions import record_sign_in
 from audit.events import Action, Outcome
 from audit.services import record
-from authsite.logging import printable
-from authsite.metrics import logins_total
+from common.logging import printable
+from common.metrics import logins_total
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.count_login_succeeded")

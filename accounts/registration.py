@@ -34,9 +34,9 @@ from django.utils.translation import gettext as _
 from accounts import emails
 from audit.events import Action, Outcome
 from audit.services import record
-from authsite import ratelimit
-from authsite.conf import authsite_settings
-from authsite.exceptions import AuthsiteError
+from common import ratelimit
+from common.conf import authsite_settings
+from common.exceptions import AuthsiteError
 
 logger = logging.getLogger(__name__)
 

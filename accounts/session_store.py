@@ -46,7 +46,7 @@ from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from authsite.logging import log_dependency_failure
+from common.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
 

@@ -315,7 +315,7 @@ def apply_remember_choice(session, remember: bool) -> None:
     Either way the server forgets the session after the same bounded time
     (``AUTHSITE_REMEMBER_DEVICE_DAYS`` when remembered, ``SESSION_COOKIE_AGE`` otherwise).
     """
-    from authsite.conf import authsite_settings
+    from common.conf import authsite_settings
 
     session.pop(REMEMBER_KEY, None)
     session.set_expiry(authsite_settings.REMEMBER_DEVICE_DAYS * 86400 if remember else 0)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 @shared_task(

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import CONTENT_FIELDS, AuditEvent, AuditSeal
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 GENESIS = "0" * 64
 SIGNED_FIELDS = (*CONTENT_FIELDS, "nonce")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authsite.logging import REDACTED, redact
+from common.logging import REDACTED, redact
 
 SECRET_WORDS = (
     "password",

@@ -18,8 +18,8 @@ from audit import integrity
 from audit.events import Action, ActorType, Outcome
 from audit.models import AuditEvent
 from audit.redaction import clean_details
-from authsite import metrics
-from authsite.logging import current_request_var, request_id_var
+from common import metrics
+from common.logging import current_request_var, request_id_var
 
 KNOWN_ACTIONS = frozenset(Action.values)
 

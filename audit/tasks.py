@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 @shared_task(name="audit.seal_events", acks_late=True)

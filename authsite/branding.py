@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 STYLESHEET_MAX_AGE_SECONDS = 24 * 3600
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import NoReverseMatch, reverse
 
 from authsite.branding import stylesheet_version
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 def branding(request):

@@ -23,19 +23,19 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from authsite import metrics
-from authsite.conf import authsite_settings
-from authsite.exceptions import AuthsiteError
+from common import metrics
+from common.conf import authsite_settings
+from common.exceptions import AuthsiteError
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "authsite"
 _migrations_applied = False  # once true, stays true for the life of the process
 # Readiness checks apps contribute (authsite imports no app): name -> blocking callable.
-_app_readiness_checks: dict[str, Callable[[], None]] = {}
 
 
 class CheckFailed(Exception):
@@ -92,13 +92,17 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
-def register_readiness_check(name: str, check: Callable[[], None]) -> None:
-    """Add a check to ``/health/ready`` (from an app's ``ready()``).
+def app_readiness_checks() -> dict[str, Callable[[], None]]:
+    """The apps' checks named in ``AUTHSITE_READINESS_CHECKS`` (name → dotted path).
 
-    ``check`` runs in a worker thread under the health timeout and raises when
-    the instance must not take traffic; an ``AuthsiteError`` is shown by its code.
+    Each runs in a worker thread under the health timeout and raises when the
+    instance must not take traffic; an ``AuthsiteError`` is shown by its code.
+    The wiring names them in settings, so no app imports this module.
     """
-    _app_readiness_checks[name] = check
+    return {
+        name: import_string(path)
+        for name, path in getattr(settings, "AUTHSITE_READINESS_CHECKS", {}).items()
+    }
 
 
 def _check_app(check: Callable[[], None]) -> None:
@@ -170,7 +174,7 @@ async def ready(request):
         results += await asyncio.gather(
             *(
                 run_check(name, _check_app, check=check)
-                for name, check in _app_readiness_checks.items()
+                for name, check in app_readiness_checks().items()
             )
         )
     failed = [r.name for r in results if not r.ok]

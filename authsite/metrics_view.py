@@ -16,8 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from authsite.conf import authsite_settings
-from authsite.net import in_networks
+from common.conf import authsite_settings
+from common.net import in_networks
 
 
 def has_metrics_access(request) -> bool:

@@ -15,18 +15,16 @@ import uuid
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from django.conf import settings
-from django.contrib.auth.middleware import (
-    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
-)
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 
-from authsite import errors, metrics
-from authsite.conf import authsite_settings
-from authsite.logging import current_request_var, printable, request_id_var
-from authsite.net import resolve_client_ip
+from authsite import errors
+from common import metrics
+from common.conf import authsite_settings
+from common.logging import current_request_var, printable, request_id_var
+from common.net import resolve_client_ip
 
 access_logger = logging.getLogger("authsite.access")
 
@@ -180,12 +178,6 @@ class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
         self.process_request(request)  # reads the CSRF cookie
         response = await self.get_response(request)
         return self.process_response(request, response)  # may set the cookie
-
-
-class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
-    async def __acall__(self, request):
-        self.process_request(request)  # request.user is lazy: no query until used
-        return await self.get_response(request)
 
 
 class MessageMiddleware(DjangoMessageMiddleware):

@@ -29,8 +29,8 @@ from django_redis.pool import ConnectionFactory
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from authsite.conf import authsite_settings
-from authsite.logging import log_dependency_failure
+from common.conf import authsite_settings
+from common.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
 

@@ -78,6 +78,9 @@ AUTHSITE_METRICS_TOKEN = env.str("AUTHSITE_METRICS_TOKEN", default="")
 AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS = env.float(
     "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0
 )
+# The apps' own readiness checks behind /health/ready (authsite/health.py): an
+# instance that cannot decrypt the cluster's signing keys must not take traffic.
+AUTHSITE_READINESS_CHECKS = {"signing_keys": "oauth.keys.check_signing_keys"}
 AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS = env.int(
     "AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS", default=600
 )
@@ -508,16 +511,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "authsite.logging.RequestContextFilter"},
-        "redact_secrets": {"()": "authsite.logging.RedactSecretsFilter"},
+        "request_context": {"()": "common.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "common.logging.RedactSecretsFilter"},
     },
     "formatters": {
         "text": {
-            "()": "authsite.logging.TextFormatter",
+            "()": "common.logging.TextFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
         "json": {
-            "()": "authsite.logging.JsonFormatter",
+            "()": "common.logging.JsonFormatter",
         },
     },
     "handlers": {

@@ -78,10 +78,10 @@ def post_worker_init(worker):
 # gunicorn's own lines (start-up, worker boots, errors) in authsite's format,
 # so a LOG_FORMAT=json deployment writes nothing but JSON lines.
 _formatter = (
-    {"()": "authsite.logging.JsonFormatter"}
+    {"()": "common.logging.JsonFormatter"}
     if os.environ.get("LOG_FORMAT", "text") == "json"
     else {
-        "()": "authsite.logging.TextFormatter",
+        "()": "common.logging.TextFormatter",
         "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
     }
 )
@@ -89,8 +89,8 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "authsite.logging.RequestContextFilter"},
-        "redact_secrets": {"()": "authsite.logging.RedactSecretsFilter"},
+        "request_context": {"()": "common.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "common.logging.RedactSecretsFilter"},
     },
     "formatters": {"authsite": _formatter},
     "handlers": {

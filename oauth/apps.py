@@ -18,11 +18,7 @@ class OAuthConfig(AppConfig):
         post_migrate.connect(
             create_signing_keys, sender=self, dispatch_uid="oauth.create_signing_keys"
         )
-        from authsite.health import register_readiness_check
-        from oauth import keys, receivers
-
-        # An instance that cannot decrypt the cluster's signing keys must not take traffic.
-        register_readiness_check("signing_keys", keys.check_signing_keys)
+        from oauth import receivers
 
         application = self.get_model("Application")
         pre_save.connect(

@@ -32,10 +32,10 @@ from jwcrypto.common import JWException
 from django.contrib.auth.hashers import check_password
 from django.core.cache import cache
 
-from authsite import ratelimit
-from authsite.conf import authsite_settings
-from authsite.logging import log_dependency_failure
-from authsite.net import resolve_client_ip
+from common import ratelimit
+from common.conf import authsite_settings
+from common.logging import log_dependency_failure
+from common.net import resolve_client_ip
 from oauth.errors import OAuthError as ClientAuthError
 from oauth.errors import ThrottledError
 

@@ -44,9 +44,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from authsite.conf import authsite_settings
-from authsite.exceptions import AuthsiteError
-from authsite.logging import log_dependency_failure
+from common.conf import authsite_settings
+from common.exceptions import AuthsiteError
+from common.logging import log_dependency_failure
 from oauth.models import SigningKey
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from authsite.logging import log_dependency_failure
+from common.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import uuid
 
 from jwcrypto import jwt
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth import claims, keys
 
 ACCESS_TOKEN_ALGORITHM = "RS256"

@@ -21,8 +21,8 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from django.utils import timezone
 
-from authsite.conf import authsite_settings
-from authsite.logging import current_request_var
+from common.conf import authsite_settings
+from common.logging import current_request_var
 from oauth import claims, client_auth, consent, keys, revocation, signals, tokens
 from oauth.errors import OAuthError
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken

@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_details, session_id
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth import (
     client_auth,
     consent,

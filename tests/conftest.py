@@ -160,8 +160,8 @@ def _fresh_throttles():
 def _fresh_dependency_state():
     """Failure logs are rate-limited and Redis breakers trip per process: each test starts
     with nothing logged and every breaker closed, whatever the previous test broke."""
-    from authsite.logging import reset_dependency_failures
     from authsite.redis_breaker import reset_breakers
+    from common.logging import reset_dependency_failures
 
     reset_dependency_failures()
     reset_breakers()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 register = template.Library()
 

@@ -26,7 +26,7 @@ from accounts.forms_passwords import (
     PasswordResetRequestForm,
     SetPasswordForm,
 )
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 def see_other(url: str) -> HttpResponseRedirect:

@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from accounts import registration
 from accounts.forms_registration import RegistrationForm, ResendVerificationForm
 from accounts.services import get_safe_next_url
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 TEMPLATES = "accounts/registration/"
 

@@ -24,7 +24,7 @@ from django.contrib.auth import SESSION_KEY
 from accounts import mfa
 from accounts.models import RecoveryCode, TOTPDevice, User, WebAuthnCredential
 from audit.models import AuditEvent
-from authsite import ratelimit
+from common import ratelimit
 from tests.support.oauth import authorize, code_from, exchange, pkce_pair, refresh
 
 pytestmark = pytest.mark.django_db

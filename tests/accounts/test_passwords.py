@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from accounts import passwords
 from accounts.models import User, UserSession
 from audit.models import AuditEvent
-from authsite import ratelimit
-from authsite.conf import authsite_settings
+from common import ratelimit
+from common.conf import authsite_settings
 from tests.support.oauth import refresh, sign_in, tokens_for
 
 pytestmark = pytest.mark.django_db

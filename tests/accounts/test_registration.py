@@ -22,7 +22,7 @@ from accounts import registration
 from accounts.identifiers import normalise_username
 from accounts.models import User
 from audit.models import AuditEvent
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import authorize, pkce_pair, redirect_query
 
 pytestmark = [pytest.mark.django_db]

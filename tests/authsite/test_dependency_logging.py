@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from authsite import logging as authsite_logging
-from authsite import ratelimit, redis_breaker
+from authsite import redis_breaker
+from common import logging as authsite_logging
+from common import ratelimit
 from oauth import client_auth, revocation
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +85,7 @@ def test_a_redis_outage_under_load_logs_a_handful_of_lines(settings, caplog):
     settings.CACHES = UNREACHABLE_REDIS
     loggers = (
         "authsite.redis_breaker",
-        "authsite.ratelimit",
+        "common.ratelimit",
         "oauth.client_auth",
         "oauth.revocation",
         "oauth.keys",

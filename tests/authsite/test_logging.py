@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from authsite.logging import (
+from common.logging import (
     JsonFormatter,
     RedactSecretsFilter,
     RequestContextFilter,
@@ -138,7 +138,7 @@ def test_server_logs_hold_no_secret_and_carry_request_ids(tmp_path):
 )
 def test_capability_links_in_paths_are_redacted(path):
     """A reset, verification or e-mail-change link in a logged path must not be replayable."""
-    from authsite.logging import redact
+    from common.logging import redact
 
     redacted = redact(f"GET {path} 200 3.1ms 127.0.0.1")
     assert "[REDACTED]" in redacted

@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 import pytest
 
-from authsite.net import resolve_client_ip
+from common.net import resolve_client_ip
 
 
 @pytest.fixture

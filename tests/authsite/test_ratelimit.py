@@ -1,4 +1,4 @@
-"""authsite.ratelimit: atomic fixed-window counters that fail open."""
+"""common.ratelimit: atomic fixed-window counters that fail open."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django_redis.cache import RedisCache
 
 from django.core.cache import caches
 
-from authsite import ratelimit
+from common import ratelimit
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
@@ -123,12 +123,12 @@ def test_an_unreachable_cache_fails_open_and_warns_once(settings, caplog, key):
         }
     }
     scope = f"down-{uuid.uuid4().hex[:12]}"
-    with caplog.at_level(logging.WARNING, logger="authsite.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="common.ratelimit"):
         results = [ratelimit.hit(f"{scope}:client-x", limit=1, window_seconds=60) for _ in range(3)]
         results.append(ratelimit.peek(f"{scope}:client-x", limit=1, window_seconds=60))
         ratelimit.reset(f"{scope}:client-x")
     assert all(result == ratelimit.RateLimitResult(True, 0, 0) for result in results)
-    warnings = [record for record in caplog.records if record.name == "authsite.ratelimit"]
+    warnings = [record for record in caplog.records if record.name == "common.ratelimit"]
     assert len(warnings) == 1
     assert scope in warnings[0].getMessage()
     assert "client-x" not in warnings[0].getMessage()

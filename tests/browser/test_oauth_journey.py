@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import REDIRECT_URI, make_client, pkce_pair
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

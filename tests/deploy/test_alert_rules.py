@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 from audit.events import Action, Outcome
-from authsite import metrics
+from common import metrics
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "authsite-alerts.yml"
 DURATION = re.compile(r"^\d+[smhd]$")

@@ -450,7 +450,7 @@ def test_production_config_parses(nginx_binary, tmp_path):
         lambda m: f"{m[1]} {logs / m[2]}",
         server_config,
     )
-    (tmp_path / "authsite.conf").write_text(server_config)
+    (tmp_path / "common.conf").write_text(server_config)
     # deploy/nginx.conf includes snippets/nginx-authsite-proxy.conf relative to
     # nginx's configuration directory, as on Debian.
     (tmp_path / "snippets").mkdir()
@@ -467,7 +467,7 @@ def test_production_config_parses(nginx_binary, tmp_path):
         "http {\n"
         "    include mime.types;\n"
         f"{temp_paths}\n"
-        "    include authsite.conf;\n"
+        "    include common.conf;\n"
         "}\n"
     )
     done = subprocess.run(

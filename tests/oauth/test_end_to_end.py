@@ -18,7 +18,7 @@ from jwcrypto import jwk, jwt
 
 from django.core.management import call_command
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import REDIRECT_URI, approve, sign_in
 
 pytestmark = pytest.mark.django_db

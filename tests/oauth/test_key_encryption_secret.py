@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from authsite.logging import reset_dependency_failures
+from common.logging import reset_dependency_failures
 from oauth import keys
 from oauth.models import AccessToken, SigningKey
 from tests.support.oauth import make_client

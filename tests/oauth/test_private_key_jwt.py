@@ -9,7 +9,7 @@ import uuid
 import pytest
 from jwcrypto import jwk, jwt
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import make_client
 
 pytestmark = pytest.mark.django_db

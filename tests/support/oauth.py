@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 REDIRECT_URI = "https://rp.test/cb"
 

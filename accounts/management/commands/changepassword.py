@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import passwords
 from accounts.management.lookups import user_from_argument
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 NO_TERMINAL = (
     "No terminal to ask for the password on. Pass it on standard input instead, e.g.\n"

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
 from accounts import registration
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from audit import integrity, retention
 from audit.models import AuditEvent
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 
 
 def moment(value: str) -> datetime:

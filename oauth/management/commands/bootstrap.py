@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import ensure_user
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth.services import ensure_demo_client
 
 DEMO_EMAIL = "demo@example.com"

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth.models import Grant
 from tests.support.oauth import (
     REDIRECT_URI,

@@ -12,7 +12,7 @@ from http import HTTPStatus
 
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth.models import Grant
 from tests.support.oauth import (
     REDIRECT_URI,

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import (
     REDIRECT_URI,
     approve,

@@ -15,7 +15,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth import keys
 from tests.support.oauth import REDIRECT_URI, code_for
 

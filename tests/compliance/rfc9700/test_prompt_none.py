@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 import pytest
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from tests.support.oauth import approve, authorize, code_from, pkce_pair, redirect_query
 
 pytestmark = pytest.mark.django_db

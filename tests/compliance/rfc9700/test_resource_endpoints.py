@@ -19,7 +19,7 @@ from jwcrypto import jwk, jwt
 
 from django.core.exceptions import ValidationError
 
-from authsite.conf import authsite_settings
+from common.conf import authsite_settings
 from oauth.services import register_client
 from tests.support.oauth import (
     introspect,

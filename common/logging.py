@@ -134,7 +134,7 @@ def log_dependency_failure(
     ``kind`` names the dependency and the operation (``"deny list"``, ``"session
     cache"``), so distinct failures still show up once each.
     """
-    from authsite.conf import authsite_settings
+    from common.conf import authsite_settings
 
     interval = authsite_settings.DEPENDENCY_LOG_INTERVAL_SECONDS
     now = time.monotonic()

@@ -31,7 +31,7 @@ from django_redis.cache import RedisCache
 
 from django.core.cache import caches
 
-from authsite.logging import log_dependency_failure
+from common.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,48 @@
+"""The base of authsite's typed errors.
+
+Every expected failure of a service is an :class:`AuthsiteError` subclass from
+its app's ``exceptions.py``, carrying a stable ``code``, the HTTP ``status`` an
+edge should answer with, and a ``message`` safe to show to the person who made
+the request. Views translate them at the edge: form errors and branded pages
+for people, JSON for machines, and RFC error codes on OAuth endpoints.
+"""
+
+from __future__ import annotations
+
+
+class AuthsiteError(Exception):
+    """An expected failure with a stable ``code``, an HTTP ``status`` and a user-safe message."""
+
+    code = "error"
+    status = 400
+    message = "The request could not be completed."
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, status: int | None = None
+    ) -> None:
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        super().__init__(self.message)
+
+
+class ThrottledError(AuthsiteError):
+    """Too many attempts in the limiter's window: the one throttle error of every app.
+
+    ``retry_after`` is whole seconds until the caller may try again (for a
+    ``Retry-After`` header and the message); ``scope`` names the limit that refused.
+    """
+
+    code = "throttled"
+    status = 429
+    message = "Too many attempts. Please wait a while and try again."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int = 0, scope: str = "", **kwargs
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = max(0, int(retry_after))
+        self.scope = scope
