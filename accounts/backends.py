@@ -12,6 +12,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from accounts import lockout
+from common.net import client_ip
 
 
 class SignInLocked(PermissionDenied):
@@ -35,7 +36,7 @@ class UsernameOrEmailBackend(ModelBackend):
             user = User.objects.get_by_login(username)
         except User.DoesNotExist:
             user = None
-        attempt = lockout.start_attempt(username, user, lockout.client_ip(request))
+        attempt = lockout.start_attempt(username, user, client_ip(request))
         if attempt.locked:
             # Refused without looking at the password, after the same hash as any attempt.
             User().set_password(password)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import ipaddress
 import logging
 import secrets
 import unicodedata
@@ -60,6 +59,7 @@ from audit.events import Action, Outcome
 from audit.services import record
 from common.conf import authsite_settings
 from common.logging import printable
+from common.net import normalise_ip
 
 logger = logging.getLogger(__name__)
 
@@ -149,23 +149,6 @@ def login_key(login: str, user=None) -> str:
 
 def login_key_for_user(user) -> str:
     return login_key(user.email, user)
-
-
-def normalise_ip(value: str | None) -> str | None:
-    """The address in canonical form, or ``None`` when there is none (no request)."""
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
-def client_ip(request) -> str | None:
-    """The client address the request middleware resolved (proxy headers already vetted)."""
-    if request is None:
-        return None
-    return normalise_ip(getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR"))
 
 
 def _ip_digest(ip: str | None) -> str:

@@ -40,6 +40,7 @@ from common import ratelimit
 from common.conf import authsite_settings
 from common.exceptions import AuthsiteError
 from common.logging import printable
+from common.net import client_ip
 
 # --- The policy ----------------------------------------------------------------------
 
@@ -336,7 +337,7 @@ def request_password_reset(email: str, *, request=None) -> None:
     CVE-2019-19844). Beyond the per-address or per-IP limit nothing is sent.
     """
     typed = printable(email or "")[:254]
-    ip = getattr(request, "client_ip", "") or "unknown"
+    ip = client_ip(request) or "unknown"
     window = authsite_settings.PASSWORD_RESET_REQUEST_WINDOW_SECONDS
     by_ip = ratelimit.hit(
         f"pwreset-ip:{ip}",

@@ -37,6 +37,7 @@ from audit.services import record
 from common import ratelimit
 from common.conf import authsite_settings
 from common.exceptions import AuthsiteError
+from common.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +96,10 @@ def _username_taken(username: str) -> bool:
     )
 
 
-def _client_ip(request) -> str:
-    return getattr(request, "client_ip", None) or "unknown"
-
-
 def check_ip_limit(scope: str, request) -> None:
     """Count one attempt from the request's address; raise ``RateLimitedError`` past the limit."""
     result = ratelimit.hit(
-        f"{scope}:{_client_ip(request)}",
+        f"{scope}:{client_ip(request) or 'unknown'}",
         limit=authsite_settings.REGISTRATION_LIMIT_PER_IP,
         window_seconds=authsite_settings.REGISTRATION_LIMIT_WINDOW_SECONDS,
     )

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.session_store import bump_epoch
+from common.net import client_ip
 
 AUTH_TIME_KEY = "authsite_auth_time"
 AMR_KEY = "authsite_amr"
@@ -113,7 +114,7 @@ def start_tracking(request, user) -> None:
         session_key=session.session_key,
         defaults={
             "user": user,
-            "ip": getattr(request, "client_ip", None) or None,
+            "ip": client_ip(request),
             "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH],
             "methods": " ".join(methods)[:100],
             "last_seen": timezone.now(),
@@ -144,7 +145,7 @@ def touch_session(request) -> None:
     now = timezone.now()
     fields = {
         "last_seen": now,
-        "ip": getattr(request, "client_ip", None) or None,
+        "ip": client_ip(request),
         "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH],
     }
     stale = now - timedelta(seconds=LAST_SEEN_GRANULARITY_SECONDS)

@@ -8,11 +8,9 @@ lock and costs one INSERT plus an HMAC.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 
 from django.utils import timezone
-from django.utils.ipv6 import clean_ipv6_address
 
 from audit import integrity
 from audit.events import Action, ActorType, Outcome
@@ -20,6 +18,7 @@ from audit.models import AuditEvent
 from audit.redaction import clean_details
 from common import metrics
 from common.logging import current_request_var, request_id_var
+from common.net import client_ip
 
 KNOWN_ACTIONS = frozenset(Action.values)
 
@@ -52,17 +51,6 @@ def describe_target(target) -> tuple[str, str, str]:
     meta = getattr(target, "_meta", None)
     kind = meta.label_lower if meta is not None else type(target).__name__
     return kind, str(getattr(target, "pk", "")), str(target)[:255]
-
-
-def normalise_ip(value: str | None) -> str | None:
-    """The address as the database will store it (the HMAC covers the stored form)."""
-    if not value:
-        return None
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    return clean_ipv6_address(str(address)) if address.version == 6 else str(address)
 
 
 def record(
@@ -98,7 +86,7 @@ def record(
         target_type=target_type[:64],
         target_id=target_id[:128],
         target_label=target_label,
-        ip=normalise_ip(getattr(request, "client_ip", None)) if request is not None else None,
+        ip=client_ip(request),
         user_agent=(request.headers.get("User-Agent", "")[:512] if request is not None else ""),
         request_id=(getattr(request, "request_id", None) or request_id_var.get()).strip("-"),
         details=clean_details(details or {}),

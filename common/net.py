@@ -10,6 +10,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
+from django.utils.ipv6 import clean_ipv6_address
+
+from common.conf import authsite_settings
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 FORWARDING_HEADERS = (
     "HTTP_X_FORWARDED_FOR",
@@ -67,3 +71,31 @@ def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...]) -> str:
         if not in_networks(client, trusted_proxies):
             break
     return client
+
+
+def normalise_ip(value: str | None) -> str | None:
+    """The address in the one canonical form authsite stores, hashes and compares
+    (IPv6 compressed as the database stores it), or ``None`` when there is none."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    return clean_ipv6_address(str(address)) if address.version == 6 else str(address)
+
+
+def client_ip(request) -> str | None:
+    """The address of the client behind ``request``, or ``None`` when there is none.
+
+    ``RequestContextMiddleware`` resolves it once per request (forwarding headers
+    vetted against ``AUTHSITE_TRUSTED_PROXIES``); a request that did not pass the
+    middleware (a test client, a direct call) is resolved the same way here.
+    """
+    if request is None:
+        return None
+    resolved = getattr(request, "client_ip", None)
+    if resolved is None:
+        meta = getattr(request, "META", None) or {}
+        resolved = resolve_client_ip(dict(meta), tuple(authsite_settings.TRUSTED_PROXIES))
+    return normalise_ip(resolved)

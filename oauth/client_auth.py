@@ -35,7 +35,7 @@ from django.core.cache import cache
 from common import ratelimit
 from common.conf import authsite_settings
 from common.logging import log_dependency_failure
-from common.net import resolve_client_ip
+from common.net import client_ip, resolve_client_ip
 from oauth.errors import OAuthError as ClientAuthError
 from oauth.errors import ThrottledError
 
@@ -91,15 +91,12 @@ class ClientRequest:
 
     @classmethod
     def from_django(cls, request) -> ClientRequest:
-        client_ip = getattr(request, "client_ip", None)  # set by RequestContextMiddleware
-        if client_ip is None:
-            client_ip = resolve_client_ip(dict(request.META), _trusted_proxies())
         return cls(
             body=request.POST,
             query=request.GET,
             authorization=request.headers.get("Authorization", ""),
             path=request.path,
-            client_ip=client_ip,
+            client_ip=client_ip(request) or "",
         )
 
     @classmethod

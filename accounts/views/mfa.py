@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,15 +25,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import mfa, sessions
 from accounts.forms_mfa import CurrentPasswordForm, TOTPSetupForm, VerifyCodeForm, WebAuthnNameForm
+from accounts.http import next_url, with_next
 from accounts.models import WebAuthnCredential
-from accounts.services import get_safe_next_url
-from accounts.views.signin import next_url
+from common.net import client_ip
 
 _no_store = [never_cache, sensitive_post_parameters("password", "code")]
-
-
-def client_ip(request) -> str:
-    return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR", "")
 
 
 def json_error(exc: mfa.MFAError) -> JsonResponse:
@@ -53,10 +48,6 @@ def json_body(request) -> dict:
     if not isinstance(body, dict):
         raise mfa.MFAError(_("The request was not a JSON object."), code="bad_request")
     return body
-
-
-def with_next(url: str, target: str | None) -> str:
-    return f"{url}?{urlencode({'next': target})}" if target else url
 
 
 def keep_new_recovery_codes(request, codes: list[str]) -> None:
@@ -314,7 +305,7 @@ class VerifyView(View):
         method = form.cleaned_data["method"]
         code = form.cleaned_data["code"]
         try:
-            mfa.check_attempt(pending.user, client_ip(request))
+            mfa.check_attempt(pending.user, client_ip(request) or "")
         except mfa.MFAError as exc:
             mfa.record_failed(pending.user, method, request, reason="throttled")
             return self.render_page(request, pending, error=exc.message, method=method, status=429)
@@ -379,7 +370,7 @@ class VerifyWebAuthnView(View):
             )
         try:
             body = json_body(request)
-            mfa.check_attempt(pending.user, client_ip(request))
+            mfa.check_attempt(pending.user, client_ip(request) or "")
             mfa.authenticate_credential(request.session, body, pending.user)
         except mfa.MFAError as exc:
             mfa.record_failed(pending.user, "webauthn", request, reason=exc.code)
@@ -401,7 +392,7 @@ class PasskeyVerifyView(View):
     def post(self, request):
         try:
             body = json_body(request)
-            mfa.check_address(client_ip(request))
+            mfa.check_address(client_ip(request) or "")
             credential = mfa.authenticate_credential(request.session, body)
         except mfa.MFAError as exc:
             mfa.record_passkey_failed(request, reason=exc.code)
@@ -411,9 +402,7 @@ class PasskeyVerifyView(View):
         request.authsite_amr = mfa.AMR_PASSKEY
         login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         target = body.get("next") if isinstance(body.get("next"), str) else None
-        target = get_safe_next_url(
-            target, host=request.get_host(), require_https=request.is_secure()
-        )
+        target = next_url(request, target or "")
         return JsonResponse({"redirect": target or resolve_url(settings.LOGIN_REDIRECT_URL)})
 
 

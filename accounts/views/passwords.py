@@ -26,13 +26,8 @@ from accounts.forms_passwords import (
     PasswordResetRequestForm,
     SetPasswordForm,
 )
+from accounts.http import see_other
 from common.conf import authsite_settings
-
-
-def see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
 
 
 @method_decorator(never_cache, name="dispatch")

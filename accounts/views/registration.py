@@ -24,18 +24,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import registration
 from accounts.forms_registration import RegistrationForm, ResendVerificationForm
-from accounts.services import get_safe_next_url
+from accounts.http import next_url, see_other, with_next
 from common.conf import authsite_settings
 
 TEMPLATES = "accounts/registration/"
-
-
-def safe_next(request, value: str | None) -> str | None:
-    return get_safe_next_url(value, host=request.get_host(), require_https=request.is_secure())
-
-
-def request_next(request) -> str | None:
-    return safe_next(request, request.POST.get("next") or request.GET.get("next"))
 
 
 def rate_limited(request, exc: registration.RateLimitedError):
@@ -46,12 +38,6 @@ def rate_limited(request, exc: registration.RateLimitedError):
         status=429,
     )
     response["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-def see_other(url: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
     return response
 
 
@@ -106,14 +92,14 @@ class RegisterView(View):
             for field, errors in exc.update_error_dict({}).items():
                 form.add_error(field if field in form.fields else None, errors)
             return self.render_form(request, form)
-        registration.remember_registration(request.session, user, next_url=request_next(request))
+        registration.remember_registration(request.session, user, next_url=next_url(request))
         return see_other(reverse("accounts:register-done"))
 
     def render_form(self, request, form):
         context = {
             "form": form,
             "invitation": self.invitation or "",
-            "next_url": request_next(request) or "",
+            "next_url": next_url(request) or "",
         }
         return render(request, self.template_name, context)
 
@@ -151,7 +137,7 @@ class VerifyView(View):
             return self.failed(request, exc)
         pending = request.session.pop(registration.SESSION_KEY, None) or {}
         same_browser = pending.get("uuid") == str(user.uuid)
-        target = safe_next(request, pending.get("next")) if same_browser else None
+        target = next_url(request, pending.get("next") or "") if same_browser else None
         if request.user.is_authenticated and request.user.pk == user.pk:
             messages.success(request, _("Your e-mail address is verified."))
             return see_other(target or resolve_url(settings.LOGIN_REDIRECT_URL))
@@ -180,7 +166,7 @@ class ResendView(View):
         return render(request, TEMPLATES + "resend.html", {"form": ResendVerificationForm()})
 
     def post(self, request):
-        target = request_next(request)
+        target = next_url(request)
         if request.user.is_authenticated:
             try:
                 sent = registration.resend_verification(user=request.user, request=request)
@@ -203,7 +189,7 @@ class ResendView(View):
                     % {"email": request.user.email},
                 )
             url = reverse("accounts:verify-required")
-            return see_other(url + ("?" + urlencode({"next": target}) if target else ""))
+            return see_other(with_next(url, target))
         form = ResendVerificationForm(request.POST)
         if not form.is_valid():
             return render(request, TEMPLATES + "resend.html", {"form": form}, status=400)
@@ -219,7 +205,7 @@ class VerifyRequiredView(View):
     """Where OAuth authorization sends a signed-in account whose e-mail is unverified."""
 
     def get(self, request):
-        target = request_next(request)
+        target = next_url(request)
         if not request.user.is_authenticated:
             here = request.get_full_path()
             return HttpResponseRedirect(reverse("accounts:login") + "?" + urlencode({"next": here}))

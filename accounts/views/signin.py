@@ -16,13 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import mfa, sessions
 from accounts.forms import FORM_ERROR_ID, LoginForm
-from accounts.services import get_safe_next_url
-
-
-def next_url(request) -> str | None:
-    """The ``next`` the request carries (form field first), when it is safe to follow."""
-    value = request.POST.get("next") or request.GET.get("next")
-    return get_safe_next_url(value, host=request.get_host(), require_https=request.is_secure())
+from accounts.http import next_url
 
 
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")

@@ -105,7 +105,7 @@ def test_postgres_refuses_update_and_delete():
 def test_the_event_and_the_change_it_describes_roll_back_together():
     """A failure after the change rolls back both (the event is in the same transaction)."""
     from accounts.models import User
-    from accounts.services import ensure_user
+    from accounts.services.users import ensure_user
 
     with pytest.raises(RuntimeError), transaction.atomic():
         ensure_user(email="rollback@example.com", username="rb", password="x" * 20)

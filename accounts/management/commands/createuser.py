@@ -13,7 +13,7 @@ from django.db.models.functions import Lower
 
 from accounts.forms import PASSWORD_MAX_LENGTH
 from accounts.models import UsernameValidator
-from accounts.services import generate_password
+from accounts.services.users import generate_password
 from audit.events import Action
 from audit.services import record
 

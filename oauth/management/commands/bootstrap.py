@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import ensure_user
+from accounts.services.users import ensure_user
 from common.conf import authsite_settings
 from oauth.services import ensure_demo_client
 

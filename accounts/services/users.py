@@ -1,13 +1,11 @@
-"""Account operations shared by views, the API and management commands."""
+"""Creating accounts from tools: bootstrap, createuser and the demo data."""
 
 from __future__ import annotations
 
 import secrets
-import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from audit.events import Action
 from audit.services import record
@@ -54,23 +52,3 @@ def ensure_user(
         details={"staff": user.is_staff, "superuser": user.is_superuser},
     )
     return user, password
-
-
-def get_safe_next_url(value: str | None, *, host: str, require_https: bool) -> str | None:
-    """Return ``value`` when it is a path on this site, otherwise ``None``.
-
-    ``next`` arrives from anyone, so an unchecked redirect would make the sign-in
-    page an open redirector for phishing. Only absolute paths pass: not other
-    hosts, not ``//host`` (scheme-relative), not backslashes (browsers read
-    ``/\\host`` as ``//host``) and not control or format characters (which some
-    browsers strip before parsing).
-    """
-    if not value or not value.startswith("/") or value.startswith("//"):
-        return None
-    if "\\" in value or any(unicodedata.category(char)[0] == "C" for char in value):
-        return None
-    if not url_has_allowed_host_and_scheme(
-        value, allowed_hosts={host}, require_https=require_https
-    ):
-        return None
-    return value
