@@ -43,9 +43,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
 from django.contrib.sessions.backends.db import SessionStore as DBStore
+from django.contrib.sessions.models import Session
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from accounts.models import User, UserSession
 from common.logging import log_dependency_failure
 
 logger = logging.getLogger(__name__)
@@ -114,15 +116,11 @@ def bump_epoch(user_id) -> None:
     row deleted or updated), never before: a copy made in between would carry
     the new epoch.
     """
-    from accounts.models import User
-
     if user_id is not None:
         User.objects.filter(pk=user_id).update(session_epoch=F("session_epoch") + 1)
 
 
 def _tracked_user(session_key: str):
-    from accounts.models import UserSession
-
     return (
         UserSession.objects.filter(session_key=session_key)
         .values_list("user_id", flat=True)
@@ -165,10 +163,6 @@ class SessionStore(CachedDBStore):
 
     def _load_from_database(self) -> dict:
         """Read the row and its user's epoch in one statement (one snapshot), then cache both."""
-        from django.contrib.sessions.models import Session
-
-        from accounts.models import UserSession
-
         tracked = UserSession.objects.filter(session_key=OuterRef("session_key"))
         row = (
             Session.objects.filter(session_key=self.session_key, expire_date__gt=timezone.now())
@@ -221,8 +215,6 @@ class SessionStore(CachedDBStore):
             bump_epoch(user_id)  # an older copy may still be there
 
     def _epoch_before_write(self, user_id: str) -> int:
-        from accounts.models import User
-
         if self._known_epoch is not None and self._known_epoch[0] == user_id:
             return self._known_epoch[1]
         epoch = User.objects.filter(pk=user_id).values_list("session_epoch", flat=True).first() or 0

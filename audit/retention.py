@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit import integrity
 from audit.events import Action
 from audit.models import CONTENT_FIELDS, AuditEvent, AuditSeal
+from audit.services import record
 
 EXPORT_FIELDS = ("id", *CONTENT_FIELDS, "nonce", "digest")
 
@@ -75,8 +76,6 @@ def prune(*, older_than_days: int, export_dir: str | Path, now=None) -> PruneRes
                 cursor.execute("SET LOCAL authsite.audit_retention = 'on'")
         removed, _ = doomed.delete()
         AuditSeal.objects.filter(last_id__lte=boundary).delete()
-        from audit.services import record
-
         record(
             Action.AUDIT_PRUNED,
             details={"removed": removed, "up_to_id": boundary, "export": path.name},

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import integrity
 from audit.events import Action, ActorType, Outcome
+from audit.exceptions import UnknownActionError
 from audit.models import AuditEvent
 from audit.redaction import clean_details
 from common import metrics
@@ -68,7 +70,7 @@ def record(
     secrets are redacted here anyway.
     """
     if action not in KNOWN_ACTIONS:
-        raise ValueError(f"{action!r} is not in audit.events.Action")
+        raise UnknownActionError(f"{action!r} is not in audit.events.Action")
     request = request if request is not None else current_request_var.get()
     if actor is None and request is not None:
         user = getattr(request, "user", None)
@@ -101,8 +103,6 @@ def record(
 
 def recent_events_for_user(user, *, limit: int = 20):
     """The newest events where ``user`` acted or was acted upon (the account page shows them)."""
-    from django.db.models import Q
-
     public_id = str(getattr(user, "uuid", None) or user.pk)
     return AuditEvent.objects.filter(
         Q(actor_type="user", actor_id=public_id) | Q(target_type="user", target_id=public_id)

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from audit import integrity, retention
 from common.conf import authsite_settings
 
 
 @shared_task(name="audit.seal_events", acks_late=True)
 def seal_events() -> None:
     """Seal what is old enough (one seal at a time, safe to run concurrently)."""
-    from audit import integrity
-
     integrity.seal_events()
 
 
 @shared_task(name="audit.prune_events", acks_late=True)
 def prune_events() -> None:
     """Export, then remove, events past the retention period."""
-    from audit import retention
-
     retention.prune(
         older_than_days=authsite_settings.AUDIT_RETENTION_DAYS,
         export_dir=authsite_settings.AUDIT_EXPORT_DIR,

@@ -6,6 +6,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.module_loading import import_string
+
+from common.conf import authsite_settings
 
 MIDDLEWARE_PATH = "authsite.middleware.RequestContextMiddleware"
 
@@ -13,9 +17,6 @@ MIDDLEWARE_PATH = "authsite.middleware.RequestContextMiddleware"
 @register(Tags.security)
 def check_request_middleware(app_configs, **kwargs):
     """authsite.W001 / E006: the request middleware and a CSRF middleware are installed."""
-    from django.middleware.csrf import CsrfViewMiddleware
-    from django.utils.module_loading import import_string
-
     errors = []
     if MIDDLEWARE_PATH not in settings.MIDDLEWARE:
         errors.append(
@@ -57,7 +58,7 @@ def check_no_persistent_connections(app_configs, **kwargs):
 def check_production_http(app_configs, **kwargs):
     """authsite.E002–E004: https issuer, HSTS and secure cookies in production."""
     errors = []
-    if urlsplit(settings.AUTHSITE_PUBLIC_URL).scheme != "https":
+    if urlsplit(authsite_settings.PUBLIC_URL).scheme != "https":
         errors.append(
             Error(
                 "AUTHSITE_PUBLIC_URL is not https.",
@@ -81,7 +82,7 @@ def check_production_http(app_configs, **kwargs):
                 hint="Leave SECURE_COOKIES at its production default (true).",
             )
         )
-    if settings.AUTHSITE_TRUSTED_PROXIES and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+    if authsite_settings.TRUSTED_PROXIES and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         errors.append(Error("Trusted proxies without SECURE_PROXY_SSL_HEADER.", id="authsite.E004"))
     return errors
 

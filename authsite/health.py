@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from authsite.celery import app
 from common import metrics
 from common.conf import authsite_settings
 from common.exceptions import AuthsiteError
@@ -85,15 +86,13 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from authsite.celery import app
-
     timeout = authsite_settings.HEALTH_CHECK_TIMEOUT_SECONDS
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
 def app_readiness_checks() -> dict[str, Callable[[], None]]:
-    """The apps' checks named in ``AUTHSITE_READINESS_CHECKS`` (name → dotted path).
+    """The apps' checks named in ``HEALTH_READINESS_CHECKS`` (name → dotted path).
 
     Each runs in a worker thread under the health timeout and raises when the
     instance must not take traffic; an ``AuthsiteError`` is shown by its code.
@@ -101,7 +100,7 @@ def app_readiness_checks() -> dict[str, Callable[[], None]]:
     """
     return {
         name: import_string(path)
-        for name, path in getattr(settings, "AUTHSITE_READINESS_CHECKS", {}).items()
+        for name, path in getattr(settings, "HEALTH_READINESS_CHECKS", {}).items()
     }
 
 

@@ -36,6 +36,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from celery.schedules import maybe_schedule
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connections
+
+from authsite.celery import app
+from common.conf import authsite_settings
+
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "scheduler.lock"
@@ -53,10 +61,6 @@ class EmbeddedScheduler:
         lock_retry_seconds: float = 5.0,
         max_sleep_seconds: float = 5.0,
     ) -> None:
-        from celery.schedules import maybe_schedule
-
-        from authsite.celery import app
-
         self.app = app
         self.jobs = {
             name: (entry["task"], maybe_schedule(entry["schedule"], app=app), entry)
@@ -134,8 +138,6 @@ class EmbeddedScheduler:
             self._stop.wait(wait)
 
     def _run(self, name: str, task_name: str, entry: dict) -> None:
-        from django.db import DatabaseError, close_old_connections, connections
-
         close_old_connections()
         started = time.monotonic()
         try:
@@ -196,8 +198,6 @@ class EmbeddedScheduler:
 
 def start_embedded_scheduler() -> EmbeddedScheduler | None:
     """Start the scheduler thread when no broker is configured (else beat runs the jobs)."""
-    from django.conf import settings
-
-    if settings.AUTHSITE_BROKER_CONFIGURED or not settings.CELERY_BEAT_SCHEDULE:
+    if authsite_settings.BROKER_CONFIGURED or not settings.CELERY_BEAT_SCHEDULE:
         return None
     return EmbeddedScheduler(settings.CELERY_BEAT_SCHEDULE, Path(settings.VAR_DIR)).start()

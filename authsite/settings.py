@@ -17,6 +17,7 @@ from pathlib import Path
 import environ
 
 from authsite.startup import require_secure_production_settings
+from common.conf import AuthsiteSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,12 +48,15 @@ def _served_public_url() -> str:
         return ""
 
 
-AUTHSITE_PUBLIC_URL = (
-    env.str("AUTHSITE_PUBLIC_URL", default="") or _served_public_url() or "http://127.0.0.1:8000"
+# authsite's product settings: each AUTHSITE_* the environment sets, read with the type
+# common/conf.py declares, else the default declared there (each default is written once).
+_AUTHSITE = AuthsiteSettings.from_environment(env, debug=DEBUG)
+_AUTHSITE["AUTHSITE_PUBLIC_URL"] = (
+    env.str("AUTHSITE_PUBLIC_URL", default="")
+    or _served_public_url()
+    or AuthsiteSettings.PUBLIC_URL.default
 ).rstrip("/")
-AUTHSITE_ENVIRONMENT = env.str(
-    "AUTHSITE_ENVIRONMENT", default="development" if DEBUG else "production"
-)
+globals().update(_AUTHSITE)
 _DATABASE_URL = env.str("DATABASE_URL", default="")
 _DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
 _DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
@@ -63,131 +67,25 @@ _CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 _CELERY_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="authsite")
 _EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="authsite <noreply@localhost>")
-AUTHSITE_TRUSTED_PROXIES = env.list("AUTHSITE_TRUSTED_PROXIES", default=[])
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-AUTHSITE_ACCESS_LOG = env.bool("AUTHSITE_ACCESS_LOG", default=True)
-AUTHSITE_REDIS_BREAKER_SECONDS = env.float("AUTHSITE_REDIS_BREAKER_SECONDS", default=5.0)
-AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS = env.float(
-    "AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS", default=60.0
-)
-AUTHSITE_METRICS_ALLOWED_NETWORKS = env.list(
-    "AUTHSITE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
-)
-AUTHSITE_METRICS_TOKEN = env.str("AUTHSITE_METRICS_TOKEN", default="")
-AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS = env.float(
-    "AUTHSITE_HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0
-)
-# The apps' own readiness checks behind /health/ready (authsite/health.py): an
-# instance that cannot decrypt the cluster's signing keys must not take traffic.
-AUTHSITE_READINESS_CHECKS = {"signing_keys": "oauth.keys.check_signing_keys"}
-AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS = env.int(
-    "AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS", default=600
-)
-AUTHSITE_ID_TOKEN_LIFETIME_SECONDS = env.int("AUTHSITE_ID_TOKEN_LIFETIME_SECONDS", default=600)
-AUTHSITE_SIGNING_KEY_ROTATION_DAYS = env.int("AUTHSITE_SIGNING_KEY_ROTATION_DAYS", default=30)
-AUTHSITE_SIGNING_KEY_CHECK_SECONDS = env.int("AUTHSITE_SIGNING_KEY_CHECK_SECONDS", default=3600)
-# Encrypts signing keys at rest; empty: derived from SECRET_KEY (then rotating
-# SECRET_KEY makes the stored keys unreadable: the instance then refuses to sign).
-AUTHSITE_KEY_ENCRYPTION_SECRET = env.str("AUTHSITE_KEY_ENCRYPTION_SECRET", default="")
-# --- accounts: sign-in throttling and lockout (accounts/lockout.py) ---
-AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = env.int("AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT", default=5)
-AUTHSITE_LOGIN_FAILURES_PER_IP = env.int("AUTHSITE_LOGIN_FAILURES_PER_IP", default=50)
-AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS = env.int(
-    "AUTHSITE_LOGIN_FAILURE_WINDOW_SECONDS", default=900
-)
-AUTHSITE_LOGIN_LOCK_MAX_SECONDS = env.int("AUTHSITE_LOGIN_LOCK_MAX_SECONDS", default=86400)
-AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS = env.int("AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS", default=7)
-# --- accounts: registration and e-mail verification ---
-AUTHSITE_REGISTRATION_MODE = env.str("AUTHSITE_REGISTRATION_MODE", default="open")
-AUTHSITE_REQUIRE_VERIFIED_EMAIL = env.bool("AUTHSITE_REQUIRE_VERIFIED_EMAIL", default=True)
-AUTHSITE_EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int(
-    "AUTHSITE_EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 3600
-)
-AUTHSITE_INVITATION_MAX_AGE_SECONDS = env.int(
-    "AUTHSITE_INVITATION_MAX_AGE_SECONDS", default=7 * 24 * 3600
-)
-AUTHSITE_REGISTRATION_LIMIT_PER_IP = env.int("AUTHSITE_REGISTRATION_LIMIT_PER_IP", default=10)
-AUTHSITE_REGISTRATION_EMAILS_PER_ADDRESS = env.int(
-    "AUTHSITE_REGISTRATION_EMAILS_PER_ADDRESS", default=3
-)
-AUTHSITE_REGISTRATION_LIMIT_WINDOW_SECONDS = env.int(
-    "AUTHSITE_REGISTRATION_LIMIT_WINDOW_SECONDS", default=3600
-)
-# --- accounts: passwords, reset and e-mail change ---
-AUTHSITE_PASSWORD_MIN_LENGTH = env.int("AUTHSITE_PASSWORD_MIN_LENGTH", default=12)
-# Caps what Argon2 is asked to hash on every sign-in, change and reset.
-AUTHSITE_PASSWORD_MAX_LENGTH = env.int("AUTHSITE_PASSWORD_MAX_LENGTH", default=4096)
-AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS = env.int(
-    "AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS", default=3600
-)
-AUTHSITE_PASSWORD_RESET_REQUESTS_PER_IP = env.int(
-    "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_IP", default=10
-)
-AUTHSITE_PASSWORD_RESET_REQUESTS_PER_ADDRESS = env.int(
-    "AUTHSITE_PASSWORD_RESET_REQUESTS_PER_ADDRESS", default=3
-)
-AUTHSITE_PASSWORD_RESET_REQUEST_WINDOW_SECONDS = env.int(
-    "AUTHSITE_PASSWORD_RESET_REQUEST_WINDOW_SECONDS", default=3600
-)
-AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER = env.int(
-    "AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER", default=10
-)
-AUTHSITE_EMAIL_CHANGE_TIMEOUT_SECONDS = env.int(
-    "AUTHSITE_EMAIL_CHANGE_TIMEOUT_SECONDS", default=24 * 3600
-)
-AUTHSITE_EMAIL_CHANGE_REQUESTS_PER_USER = env.int(
-    "AUTHSITE_EMAIL_CHANGE_REQUESTS_PER_USER", default=5
-)
-# --- accounts: multi-factor authentication ---
-# Staff must use a second factor to reach /admin/ (on by default in production).
-AUTHSITE_STAFF_MFA_REQUIRED = env.bool("AUTHSITE_STAFF_MFA_REQUIRED", default=not DEBUG)
-# Encrypts TOTP secrets and keys recovery-code hashes; empty: derived from
-# SECRET_KEY (and SECRET_KEY_FALLBACKS while rotating it).
-AUTHSITE_MFA_ENCRYPTION_SECRET = env.str("AUTHSITE_MFA_ENCRYPTION_SECRET", default="")
-AUTHSITE_MFA_ATTEMPTS_PER_USER = env.int("AUTHSITE_MFA_ATTEMPTS_PER_USER", default=5)
-AUTHSITE_MFA_ATTEMPTS_PER_IP = env.int("AUTHSITE_MFA_ATTEMPTS_PER_IP", default=30)
-AUTHSITE_MFA_ATTEMPT_WINDOW_SECONDS = env.int("AUTHSITE_MFA_ATTEMPT_WINDOW_SECONDS", default=300)
-AUTHSITE_MFA_PENDING_SECONDS = env.int("AUTHSITE_MFA_PENDING_SECONDS", default=300)
-# --- accounts: sessions, account page and branding ---
-AUTHSITE_REMEMBER_DEVICE_DAYS = env.int("AUTHSITE_REMEMBER_DEVICE_DAYS", default=30)
-AUTHSITE_SITE_NAME = env.str("AUTHSITE_SITE_NAME", default="authsite")
-AUTHSITE_LOGO_URL = env.str("AUTHSITE_LOGO_URL", default="")
-AUTHSITE_ACCENT_COLOR = env.str("AUTHSITE_ACCENT_COLOR", default="#3056d3")
-AUTHSITE_SUPPORT_EMAIL = env.str("AUTHSITE_SUPPORT_EMAIL", default="")
-# Keys the audit trail's HMACs; empty: derived from SECRET_KEY.
-AUTHSITE_AUDIT_HMAC_SECRET = env.str("AUTHSITE_AUDIT_HMAC_SECRET", default="")
-AUTHSITE_AUDIT_RETENTION_DAYS = env.int("AUTHSITE_AUDIT_RETENTION_DAYS", default=365)
-AUTHSITE_AUDIT_EXPORT_DIR = env.str("AUTHSITE_AUDIT_EXPORT_DIR", default="")
-AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS = env.int(
-    "AUTHSITE_REFRESH_TOKEN_IDLE_LIFETIME_SECONDS", default=14 * 24 * 3600
-)
-AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS = env.int(
-    "AUTHSITE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS", default=90 * 24 * 3600
-)
-AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS = env.int(
-    "AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS", default=60
-)
-AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT = env.int(
-    "AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT", default=10
-)
-AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP = env.int("AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP", default=50)
-AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS = env.int(
-    "AUTHSITE_CLIENT_AUTH_FAILURE_WINDOW_SECONDS", default=300
-)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 _SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
 _STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
 # ---------------------------------------------------------------------------
 
+# The apps' own readiness checks behind /health/ready (authsite/health.py): an
+# instance that cannot decrypt the cluster's signing keys must not take traffic.
+HEALTH_READINESS_CHECKS = {"signing_keys": "oauth.keys.check_signing_keys"}
+
 require_secure_production_settings(
     debug=DEBUG,
     secret_key=_SECRET_KEY,
     allowed_hosts=ALLOWED_HOSTS,
-    public_url=AUTHSITE_PUBLIC_URL,
-    trusted_proxies=AUTHSITE_TRUSTED_PROXIES,
+    public_url=_AUTHSITE["AUTHSITE_PUBLIC_URL"],
+    trusted_proxies=_AUTHSITE["AUTHSITE_TRUSTED_PROXIES"],
     log_format=LOG_FORMAT,
-    metrics_token=AUTHSITE_METRICS_TOKEN,
+    metrics_token=_AUTHSITE["AUTHSITE_METRICS_TOKEN"],
 )
 
 
@@ -350,7 +248,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-sign-in-records": {"task": "accounts.prune_sign_in_records", "schedule": 86400.0},
     "rotate-signing-keys": {
         "task": "oauth.rotate_signing_keys",
-        "schedule": float(AUTHSITE_SIGNING_KEY_CHECK_SECONDS),
+        "schedule": float(_AUTHSITE["AUTHSITE_SIGNING_KEY_CHECK_SECONDS"]),
     },
 }
 AUTHSITE_BROKER_CONFIGURED = bool(_CELERY_BROKER_URL)
@@ -377,7 +275,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.passwords.MaximumLengthValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": AUTHSITE_PASSWORD_MIN_LENGTH},
+        "OPTIONS": {"min_length": _AUTHSITE["AUTHSITE_PASSWORD_MIN_LENGTH"]},
     },
     {"NAME": "accounts.passwords.UserAttributeSimilarityValidator"},
     {"NAME": "accounts.passwords.CommonPasswordValidator"},
@@ -385,7 +283,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.passwords.NumericPasswordValidator"},
 ]
 # Reset links are single-use (the token hashes the password and last sign-in).
-PASSWORD_RESET_TIMEOUT = AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS
+PASSWORD_RESET_TIMEOUT = _AUTHSITE["AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS"]
 LOGIN_URL = "accounts:login"
 # Signed in without a `next`: the account page, not the home page one step away from it.
 LOGIN_REDIRECT_URL = "accounts:account"
@@ -410,9 +308,9 @@ OAUTH2_PROVIDER = {
     # Client secrets are 256-bit random: a fast hash is as safe as a slow one
     # and keeps Argon2 off every token request (oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "authsite_sha256",
-    "ACCESS_TOKEN_EXPIRE_SECONDS": AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS,
-    "ID_TOKEN_EXPIRE_SECONDS": AUTHSITE_ID_TOKEN_LIFETIME_SECONDS,
-    "AUTHORIZATION_CODE_EXPIRE_SECONDS": AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _AUTHSITE["AUTHSITE_ACCESS_TOKEN_LIFETIME_SECONDS"],
+    "ID_TOKEN_EXPIRE_SECONDS": _AUTHSITE["AUTHSITE_ID_TOKEN_LIFETIME_SECONDS"],
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": _AUTHSITE["AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS"],
     # RFC 9068 JWT access tokens and 256-bit opaque refresh tokens (oauth/tokens.py);
     # the lifetime is per client, so oauthlib gets a callable.
     "ACCESS_TOKEN_GENERATOR": "oauth.tokens.mint_access_token",
@@ -426,7 +324,7 @@ OAUTH2_PROVIDER = {
     },
     "DEFAULT_SCOPES": ["openid"],
     "REQUEST_APPROVAL_PROMPT": "force",  # remembered consent is authsite's (oauth.Consent)
-    "OIDC_ISS_ENDPOINT": AUTHSITE_PUBLIC_URL,
+    "OIDC_ISS_ENDPOINT": _AUTHSITE["AUTHSITE_PUBLIC_URL"],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
@@ -472,7 +370,7 @@ STORAGES = {
 # --- HTTP security ----------------------------------------------------------------
 # Proxy headers are honoured only from AUTHSITE_TRUSTED_PROXIES; the request
 # middleware strips them from any other peer, so this header cannot be forged.
-if AUTHSITE_TRUSTED_PROXIES:
+if _AUTHSITE["AUTHSITE_TRUSTED_PROXIES"]:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 SESSION_COOKIE_SECURE = _SECURE_COOKIES

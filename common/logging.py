@@ -17,6 +17,8 @@ import time
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
+from common.conf import authsite_settings
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 # The request being answered, for code far from the view (the audit trail reads
 # the client address, user agent and request id from it).
@@ -134,8 +136,6 @@ def log_dependency_failure(
     ``kind`` names the dependency and the operation (``"deny list"``, ``"session
     cache"``), so distinct failures still show up once each.
     """
-    from common.conf import authsite_settings
-
     interval = authsite_settings.DEPENDENCY_LOG_INTERVAL_SECONDS
     now = time.monotonic()
     with _failure_lock:

@@ -1,7 +1,7 @@
 """deploy/prometheus/authsite-alerts.yml: well formed, and every rule watches a real series.
 
 A rule on a misspelt metric, label or action never fires and never errors, so
-each expression is checked against what authsite/metrics.py declares and what
+each expression is checked against what common/metrics.py declares and what
 audit/events.py catalogues. PyYAML is not a dependency: without it the file is
 read by a parser for the small YAML subset it is written in (and with it, both
 must agree).
@@ -133,7 +133,7 @@ def test_each_expression_watches_series_authsite_exports(rule):
     expr = rule["expr"]
     used = set(re.findall(r"\bauthsite_[a-z0-9_]+", expr))
     assert used, "the expression names an authsite metric"
-    assert used <= set(series), f"not declared in authsite/metrics.py: {used - set(series)}"
+    assert used <= set(series), f"not declared in common/metrics.py: {used - set(series)}"
     labels = {name for metric in used for name in series[metric]._labelnames}
     for label, value in re.findall(r'(\w+)\s*=~?\s*"([^"]*)"', expr):
         assert label in labels, f"{label} is not a label of {used}"

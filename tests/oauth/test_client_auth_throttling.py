@@ -133,7 +133,7 @@ def test_one_address_failing_across_many_clients_is_locked_for_all(client_at, se
 
 def test_forged_forwarded_for_does_not_escape_the_lockout(client_at, service):
     """From a peer that is not a trusted proxy, X-Forwarded-For is ignored: rotating it
-    does not give an attacker fresh counters (authsite/net.py)."""
+    does not give an attacker fresh counters (common/net.py)."""
     app, _ = service
     attacker = client_at()
     for n in range(11):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit import integrity, retention
+from audit import export, integrity, retention
 from audit.models import AuditEvent
 from common.conf import authsite_settings
 
@@ -66,8 +66,6 @@ class Command(BaseCommand):
         return getattr(self, f"handle_{subcommand}")(**options)
 
     def handle_export(self, *, since, until, format, output, **options):
-        from audit import export
-
         events = AuditEvent.objects.all()
         if since:
             events = events.filter(occurred_at__gte=since)
