@@ -296,12 +296,6 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
 
 
-def _access_token_lifetime(request) -> int:
-    from oauth.tokens import access_token_lifetime
-
-    return access_token_lifetime(request)
-
-
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OAUTH2_VALIDATOR_CLASS": "oauth.validators.AuthsiteOAuth2Validator",
@@ -312,16 +306,12 @@ OAUTH2_PROVIDER = {
     "ID_TOKEN_EXPIRE_SECONDS": _AUTHSITE["AUTHSITE_ID_TOKEN_LIFETIME_SECONDS"],
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": _AUTHSITE["AUTHSITE_AUTHORIZATION_CODE_LIFETIME_SECONDS"],
     # RFC 9068 JWT access tokens and 256-bit opaque refresh tokens (oauth/tokens.py);
-    # the lifetime is per client, so oauthlib gets a callable.
+    # the lifetime is per client, so the server class hands oauthlib a callable.
     "ACCESS_TOKEN_GENERATOR": "oauth.tokens.mint_access_token",
     "REFRESH_TOKEN_GENERATOR": "oauth.tokens.generate_refresh_token",
-    "EXTRA_SERVER_KWARGS": {"token_expires_in": _access_token_lifetime},
-    "SCOPES": {
-        "openid": "Sign you in (your account identifier)",
-        "profile": "Your name and username",
-        "email": "Your e-mail address",
-        "roles": "Your roles",
-    },
+    "OIDC_SERVER_CLASS": "oauth.tokens.OIDCServer",
+    # The scopes and their descriptions are written once, in oauth/claims.py.
+    "SCOPES_BACKEND_CLASS": "oauth.claims.Scopes",
     "DEFAULT_SCOPES": ["openid"],
     "REQUEST_APPROVAL_PROMPT": "force",  # remembered consent is authsite's (oauth.Consent)
     "OIDC_ISS_ENDPOINT": _AUTHSITE["AUTHSITE_PUBLIC_URL"],

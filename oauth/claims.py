@@ -21,6 +21,11 @@ from __future__ import annotations
 import json
 import math
 
+from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.settings import oauth2_settings
+
+from django.core.exceptions import ImproperlyConfigured
+
 # Claims userinfo and ID tokens may carry, by the scope that releases them.
 STANDARD_CLAIMS = (
     "name",
@@ -41,6 +46,7 @@ CLAIM_SCOPES = {
     "email_verified": "email",
     "roles": "roles",
 }
+# Every scope the server offers, with the description the consent page shows.
 SCOPES = {
     "openid": "Sign you in (your account identifier)",
     "profile": "Your name and username",
@@ -50,6 +56,30 @@ SCOPES = {
 
 # RFC 8176 methods that count as a second factor.
 MULTI_FACTOR_METHODS = frozenset({"otp", "hwk", "swk", "mfa", "sms", "fido"})
+
+
+class Scopes(BaseScopes):
+    """DOT's scopes backend (``SCOPES_BACKEND_CLASS``): the scopes are :data:`SCOPES`.
+
+    ``DEFAULT_SCOPES`` stays a DOT setting and is read as DOT's own
+    ``SettingsScopes`` reads it: ``__all__`` means every scope, and a default
+    the server does not offer is a configuration error.
+    """
+
+    def get_all_scopes(self) -> dict[str, str]:
+        return dict(SCOPES)
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        return list(SCOPES)
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        defaults = oauth2_settings.DEFAULT_SCOPES
+        if "__all__" in defaults:
+            return list(SCOPES)
+        unknown = [scope for scope in defaults if scope not in SCOPES]
+        if unknown:
+            raise ImproperlyConfigured("Defined DEFAULT_SCOPES not present in SCOPES")
+        return list(defaults)
 
 
 def subject(user) -> str:

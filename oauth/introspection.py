@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.utils import timezone
 
-from oauth import tokens
+from oauth import claims, tokens
+from oauth.models import RefreshToken
+from oauth.validators import load_access_token, refresh_token_lifetimes
 
 INACTIVE = {"active": False}
 
@@ -20,16 +20,12 @@ def introspect(token: str, *, hint: str | None = None) -> dict:
 
 
 def _user_fields(user) -> dict:
-    from oauth import claims
-
     if user is None:
         return {}
     return {"sub": claims.subject(user), "username": user.get_username()}
 
 
 def _access_token(token: str) -> dict | None:
-    from oauth.validators import load_access_token
-
     if token.count(".") != 2:
         return None
     row = load_access_token(token)
@@ -56,13 +52,9 @@ def _access_token(token: str) -> dict | None:
 
 
 def _refresh_token(token: str) -> dict | None:
-    from oauth.models import RefreshToken
-    from oauth.validators import refresh_token_lifetimes
-
-    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
     row = (
         RefreshToken.objects.select_related("application", "user", "access_token")
-        .filter(token_checksum=checksum, revoked__isnull=True)
+        .filter(token_checksum=tokens.checksum(token), revoked__isnull=True)
         .first()
     )
     if row is None or row.application is None:

@@ -1,15 +1,21 @@
-"""OAuth client operations shared by the admin, the API and management commands."""
+"""Operations of the authorization server: clients, revocation, clean-up.
+
+Shared by the views, the admin, the API, the receivers and management commands.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 
+from oauth2_provider.models import clear_expired
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from oauth import signals, tokens
 from oauth.models import AccessToken, Application, RefreshToken
 from oauth.revocation import revoke_access_tokens
 
@@ -145,12 +151,72 @@ def revoke_tokens(*, user=None, application=None) -> int:
     return count
 
 
+def revoke_token(token: str, *, client, hint: str | None = None) -> None:
+    """RFC 7009: revoke ``token`` if it belongs to ``client``; otherwise do nothing, silently.
+
+    Revoking a refresh token also revokes its family's access tokens; revoking an
+    access token also revokes the refresh token bound to it (RFC 7009 §2.1).
+    An unknown token, or another client's, changes nothing and says nothing
+    (RFC 7009 §2.2). The caller has already authenticated ``client``.
+    """
+    checksum = tokens.checksum(token)
+    lookups = [AccessToken, RefreshToken]
+    if hint == "refresh_token":
+        lookups.reverse()
+    for model in lookups:
+        row = model.objects.filter(token_checksum=checksum, application=client).first()
+        if row is None:
+            continue
+        with transaction.atomic():
+            if model is AccessToken:
+                revoke_access_tokens(AccessToken.objects.filter(pk=row.pk))
+                RefreshToken.objects.filter(access_token=row, revoked__isnull=True).update(
+                    revoked=timezone.now()
+                )
+            elif row.token_family:
+                RefreshToken.revoke_family(row.token_family)
+            else:
+                revoke_access_tokens(AccessToken.objects.filter(pk=row.access_token_id))
+                RefreshToken.objects.filter(pk=row.pk).update(revoked=timezone.now())
+        signals.token_revoked.send(
+            sender=model,
+            client=client,
+            user=row.user,
+            token_type="access_token" if model is AccessToken else "refresh_token",
+        )
+        return
+
+
+def revoke_code_tokens(grant_code_hash: str) -> int:
+    """Revoke everything minted from one authorization code (replay, OAuth 2.1 §4.1.3).
+
+    The access tokens bound to the code and every refresh-token family that
+    started from it, with the access tokens those families minted since.
+    ``grant_code_hash`` is ``tokens.checksum`` of the code. Returns how many
+    access tokens were revoked. The caller has already checked that the replay
+    carried the code's PKCE verifier (OAuth 2.1 §7.5.2).
+    """
+    if not grant_code_hash:
+        return 0
+    with transaction.atomic():
+        count = revoke_access_tokens(AccessToken.objects.filter(grant_code_hash=grant_code_hash))
+        families = set(
+            RefreshToken.objects.filter(grant_code_hash=grant_code_hash)
+            .exclude(token_family=None)
+            .values_list("token_family", flat=True)
+        )
+        for family in families:
+            RefreshToken.revoke_family(family)
+        RefreshToken.objects.filter(grant_code_hash=grant_code_hash, revoked__isnull=True).update(
+            revoked=timezone.now()
+        )
+    return count
+
+
 def clear_expired_tokens() -> None:
     """Delete expired authorization codes and access, refresh and ID tokens.
 
     Delegates to django-oauth-toolkit's batched ``clear_expired``, which
     respects the refresh-token grace and expiry settings.
     """
-    from oauth2_provider.models import clear_expired
-
     clear_expired()

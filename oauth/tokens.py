@@ -1,7 +1,7 @@
 """Minting tokens: RFC 9068 JWT access tokens, opaque refresh tokens, ID token signing.
 
-Plain functions so that DOT's views (through ACCESS_TOKEN_GENERATOR and the
-validator) and native handlers can both call them.
+Plain functions so that DOT's views (through ACCESS_TOKEN_GENERATOR,
+OIDC_SERVER_CLASS and the validator) and native handlers can all call them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 import uuid
 
 from jwcrypto import jwt
+from oauthlib import openid
 
 from common.conf import authsite_settings
 from oauth import claims, keys
@@ -35,6 +36,19 @@ def access_token_lifetime(request) -> int:
     return int(lifetime or authsite_settings.ACCESS_TOKEN_LIFETIME_SECONDS)
 
 
+class OIDCServer(openid.Server):
+    """oauthlib's OpenID Connect server with per-client access-token lifetimes.
+
+    DOT builds it from ``OAUTH2_PROVIDER["OIDC_SERVER_CLASS"]`` and passes the
+    fixed ``ACCESS_TOKEN_EXPIRE_SECONDS`` as ``token_expires_in``; this server
+    passes :func:`access_token_lifetime` on instead, which falls back to that
+    same default when the client sets no lifetime of its own.
+    """
+
+    def __init__(self, request_validator, token_expires_in=None, *args, **kwargs):
+        super().__init__(request_validator, access_token_lifetime, *args, **kwargs)
+
+
 def generate_refresh_token(request) -> str:
     """An opaque refresh token with 256 bits of randomness (OAuth 2.1 §7.7)."""
     return secrets.token_urlsafe(32)
@@ -54,8 +68,8 @@ def sign(claims_: dict, *, typ: str, algorithm: str = ACCESS_TOKEN_ALGORITHM) ->
 def mint_access_token(request, refresh_token: bool = False) -> str:
     """Return an RFC 9068 access token for the oauthlib ``request`` (ACCESS_TOKEN_GENERATOR).
 
-    The ``jti`` and ``exp`` are left on the request so the validator stores the
-    same values on the AccessToken row it saves next.
+    The AccessToken row saved next reads its ``jti`` back from the token
+    (``oauth.models.jti_of``), so the deny list and the database agree.
     """
     client = request.client
     now = int(time.time())
@@ -80,10 +94,13 @@ def mint_access_token(request, refresh_token: bool = False) -> str:
             body["auth_time"] = int(signed_in.timestamp())
     if not body["scope"]:
         del body["scope"]  # RFC 9068 §2.2.3: scope only when some were granted
-    request.authsite_access_jti = jti
     return sign(body, typ="at+jwt")
 
 
 def checksum(token: str) -> str:
-    """SHA-256 hex of a token, as DOT stores it (RFC 9700 §4 token storage)."""
+    """SHA-256 hex of a token or authorization code: the one way authsite fingerprints them.
+
+    The same value DOT stores in ``token_checksum`` (RFC 9700 §4 token storage),
+    so rows are found by it; ``grant_code_hash`` holds it for a code.
+    """
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,8 +1,8 @@
 """authsite's one customisation point of django-oauth-toolkit's protocol engine.
 
 Each override calls ``super()`` where DOT's behaviour is kept and delegates
-the substance to plain modules (client_auth, tokens, claims, revocation) that
-native handlers can call too.
+the substance to plain modules (client_auth, tokens, claims, revocation) and
+services that native handlers can call too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from common.conf import authsite_settings
 from common.logging import current_request_var
-from oauth import claims, client_auth, consent, keys, revocation, signals, tokens
+from oauth import claims, client_auth, consent, keys, revocation, services, signals, tokens
 from oauth.errors import OAuthError
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
@@ -89,10 +89,6 @@ def check_authorization_parameters(parameters: list[tuple[str, str]]) -> None:
 def s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 class AuthsiteOAuth2Validator(OAuth2Validator):
@@ -192,7 +188,7 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         if grant.redeemed is not None:
             verifier = getattr(request, "code_verifier", None) or ""
             if grant.code_challenge and verifier and s256(verifier) == grant.code_challenge:
-                revoked = revocation.revoke_code_tokens(code_hash(code))
+                revoked = services.revoke_code_tokens(tokens.checksum(code))
                 logger.warning(
                     "authorization code replayed by client %s: %d token(s) revoked",
                     client.client_id,
@@ -238,7 +234,7 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
         result = super().save_bearer_token(token, request, *args, **kwargs)
         refresh = token.get("refresh_token")
         if request.grant_type == "authorization_code":
-            bound = code_hash(request.code)
+            bound = tokens.checksum(request.code)
             AccessToken.objects.filter(
                 token_checksum=tokens.checksum(token["access_token"])
             ).update(grant_code_hash=bound)

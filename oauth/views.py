@@ -2,7 +2,7 @@
 
 Thin on purpose: the authorization and token endpoints run django-oauth-toolkit
 with authsite's validator; introspection, revocation, discovery and JWKS call
-plain functions (client_auth, introspection, revocation, discovery, keys) that
+plain functions (client_auth, introspection, services, discovery, keys) that
 native async handlers can share later.
 """
 
@@ -41,7 +41,7 @@ from oauth import (
     discovery,
     introspection,
     keys,
-    revocation,
+    services,
     signals,
     tokens,
 )
@@ -52,7 +52,11 @@ from oauth.errors import (
     no_store,
     safe_description,
 )
-from oauth.validators import check_authorization_parameters, has_control_characters
+from oauth.validators import (
+    check_authorization_parameters,
+    has_control_characters,
+    load_access_token,
+)
 
 # Parameters of an authorization request that must not repeat (RFC 6749 §3.1).
 AUTHORIZATION_PARAMETERS = (
@@ -472,7 +476,7 @@ def introspect(request, client, token):
 @_client_endpoint
 def revoke(request, client, token):
     """RFC 7009: revoke a token of the calling client; unknown tokens still answer 200."""
-    revocation.revoke_token(token, client=client, hint=request.POST.get("token_type_hint"))
+    services.revoke_token(token, client=client, hint=request.POST.get("token_type_hint"))
     return HttpResponse(status=200)
 
 
@@ -559,8 +563,6 @@ def presented_bearer_token(request) -> str | None:
 
 def lacks_openid_scope(token: str) -> bool:
     """Whether ``token`` is a live access token that was not granted ``openid``."""
-    from oauth.validators import load_access_token
-
     row = load_access_token(token)
     return row is not None and row.is_valid() and not row.allow_scopes(["openid"])
 
