@@ -11,7 +11,6 @@ from oauth2_provider.scopes import get_scopes_backend
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,10 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from audit.events import Action
-from audit.services import record
-from oauth import consent, services
-from oauth.models import Application, Consent, Grant
+from oauth import services
+from oauth.models import Application, Consent
 
 
 def list_consented_applications(user) -> list[dict]:
@@ -58,30 +55,6 @@ def get_consented_application(user, client_id: str) -> Application:
     return application
 
 
-@transaction.atomic
-def revoke_access(user, application, *, request=None) -> int:
-    """Withdraw the user's consent to ``application`` and end what it holds for the user.
-
-    Forgets the remembered consent (the next authorization asks again),
-    discards unredeemed authorization codes, and revokes the user's access and
-    refresh tokens of that client. Returns the number of access tokens revoked.
-    The caller must already have checked that the consent is the user's.
-    """
-    given = Consent.objects.filter(user=user, application=application).values_list("scope")
-    scopes = sorted({scope for (scope_set,) in given for scope in scope_set.split()})
-    consent.forget(user, application)
-    Grant.objects.filter(user=user, application=application).delete()
-    revoked = services.revoke_tokens(user=user, application=application)
-    record(
-        Action.CONSENT_REVOKED,
-        actor=user,
-        target=application,
-        request=request,
-        details={"scopes": scopes, "ended_by": "user", "access_tokens_revoked": revoked},
-    )
-    return revoked
-
-
 @never_cache
 @login_required
 def applications(request):
@@ -96,7 +69,7 @@ def applications(request):
 def revoke(request, client_id: str):
     """``account/applications/<client_id>/revoke/``: POST only, the user's own consents only."""
     application = get_consented_application(request.user, client_id)
-    revoke_access(request.user, application, request=request)
+    services.revoke_access(request.user, application, request=request)
     messages.success(
         request,
         _("%(name)s can no longer use your account. It will ask again if you sign in to it.")

@@ -15,8 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from oauth import signals, tokens
-from oauth.models import AccessToken, Application, RefreshToken
+from audit.events import Action
+from audit.services import record
+from oauth import consent, signals, tokens
+from oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
 from oauth.revocation import revoke_access_tokens
 
 DEMO_CLIENT_NAME = "Demo application"
@@ -149,6 +151,32 @@ def revoke_tokens(*, user=None, application=None) -> int:
             revoked=now, updated=now
         )
     return count
+
+
+@transaction.atomic
+def revoke_access(user, application, *, request=None) -> int:
+    """Withdraw the user's consent to ``application`` and end what it holds for the user.
+
+    Forgets the remembered consent (the next authorization asks again),
+    discards unredeemed authorization codes, and revokes the user's access and
+    refresh tokens of that client. Returns the number of access tokens revoked.
+    One transaction with one audit event; the revoked tokens reach the deny
+    list only after commit. The caller must already have checked that the
+    consent is the user's.
+    """
+    given = Consent.objects.filter(user=user, application=application).values_list("scope")
+    scopes = sorted({scope for (scope_set,) in given for scope in scope_set.split()})
+    consent.forget(user, application)
+    Grant.objects.filter(user=user, application=application).delete()
+    revoked = revoke_tokens(user=user, application=application)
+    record(
+        Action.CONSENT_REVOKED,
+        actor=user,
+        target=application,
+        request=request,
+        details={"scopes": scopes, "ended_by": "user", "access_tokens_revoked": revoked},
+    )
+    return revoked
 
 
 def revoke_token(token: str, *, client, hint: str | None = None) -> None:
