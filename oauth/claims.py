@@ -26,6 +26,8 @@ from oauth2_provider.settings import oauth2_settings
 
 from django.core.exceptions import ImproperlyConfigured
 
+from oauth.exceptions import ClaimsRequestError
+
 # Claims userinfo and ID tokens may carry, by the scope that releases them.
 STANDARD_CLAIMS = (
     "name",
@@ -139,10 +141,6 @@ def requested_subject(claims_request) -> str | None:
     if isinstance(entry, dict) and isinstance(entry.get("value"), str):
         return entry["value"]
     return None
-
-
-class ClaimsRequestError(ValueError):
-    """The ``claims`` parameter is not a claims request; the message says why."""
 
 
 def _reject_constant(name):

@@ -1,10 +1,12 @@
-"""OAuth errors as the RFCs spell them, and the one place they become HTTP responses."""
+"""Where oauth's errors (oauth/exceptions.py) become HTTP responses, as the RFCs spell them."""
 
 from __future__ import annotations
 
 import unicodedata
 
 from django.http import JsonResponse
+
+from oauth.exceptions import OAuthError
 
 # Longest value accepted in any form parameter (client assertions are the longest).
 MAX_PARAMETER_LENGTH = 8192
@@ -32,16 +34,6 @@ def safe_description(text) -> str:
         elif " " <= char <= "~":
             out.append(char)
     return " ".join("".join(out).split())
-
-
-class OAuthError(Exception):
-    """An RFC 6749 §5.2 error: ``error`` is the RFC code, ``status`` the HTTP status."""
-
-    def __init__(self, error: str, description: str, *, status: int = 400):
-        super().__init__(description)
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 class ThrottledError(OAuthError):

@@ -45,8 +45,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from common.conf import authsite_settings
-from common.exceptions import AuthsiteError
 from common.logging import log_dependency_failure
+from oauth.exceptions import InvalidJWT, SigningKeyUnavailableError
 from oauth.models import SigningKey
 
 logger = logging.getLogger(__name__)
@@ -79,25 +79,6 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _memo: dict[str, tuple[float, SigningKeyMaterial]] = {}
 # The shared version the memo was built under, and when it was last compared.
 _memo_version: dict[str, Any] = {"version": None, "checked": float("-inf")}
-
-UNREADABLE_MESSAGE = (
-    "The stored signing keys cannot be decrypted with this instance's "
-    "AUTHSITE_KEY_ENCRYPTION_SECRET: set it to the value the other instances use. "
-    "This instance signs no tokens and reports not ready until then; it never replaces "
-    "the keys. If the secret is really lost, run "
-    "`manage.py rotatekeys --discard-unreadable` once."
-)
-
-
-class SigningKeyUnavailableError(AuthsiteError):
-    """The active signing key cannot be decrypted with this instance's secret."""
-
-    code = "signing_key_unavailable"
-    message = UNREADABLE_MESSAGE
-
-
-class InvalidJWT(ValueError):
-    """A JWT we did not sign, that was altered, or that is no longer valid."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +143,10 @@ def check_signing_keys() -> None:
 def report_unreadable_keys() -> None:
     """One ERROR naming the setting, per ``AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS``."""
     log_dependency_failure(
-        logger, "signing keys unreadable", UNREADABLE_MESSAGE, level=logging.ERROR
+        logger,
+        "signing keys unreadable",
+        SigningKeyUnavailableError.message,
+        level=logging.ERROR,
     )
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from common.conf import authsite_settings
 from common.logging import current_request_var
 from oauth import claims, client_auth, consent, keys, revocation, services, signals, tokens
-from oauth.errors import OAuthError
+from oauth.exceptions import ClaimsRequestError, InvalidJWT, OAuthError
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def check_authorization_parameters(parameters: list[tuple[str, str]]) -> None:
     if "claims" in values:
         try:
             claims.parse_claims_request(values["claims"])
-        except claims.ClaimsRequestError as exc:
+        except ClaimsRequestError as exc:
             raise OAuthError("invalid_request", str(exc)) from None
 
 
@@ -388,7 +388,7 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
     def validate_id_token(self, token, scopes, request):
         try:
             id_claims = keys.verify_jwt(token, verify_exp=False)
-        except keys.InvalidJWT:
+        except InvalidJWT:
             return False
         record = IDToken.objects.filter(jti=id_claims.get("jti")).first()
         if record is None or not record.allow_scopes(scopes):
@@ -425,7 +425,7 @@ def load_access_token(token: str) -> AccessToken | None:
     try:
         token_claims = keys.verify_jwt(token, expected_typ="at+jwt")
         jti = uuid.UUID(str(token_claims["jti"]))
-    except (keys.InvalidJWT, KeyError, ValueError):
+    except (InvalidJWT, KeyError, ValueError):
         return None
     if revocation.is_denied(jti):
         return None

@@ -46,12 +46,12 @@ from oauth import (
     tokens,
 )
 from oauth.errors import (
-    OAuthError,
     check_form_post,
     error_response,
     no_store,
     safe_description,
 )
+from oauth.exceptions import OAuthError, SigningKeyUnavailableError
 from oauth.validators import (
     check_authorization_parameters,
     has_control_characters,
@@ -392,7 +392,7 @@ class TokenView(DOTTokenView):
             return error_response(exc)
         try:
             response = super().post(request, *args, **kwargs)
-        except keys.SigningKeyUnavailableError:
+        except SigningKeyUnavailableError:
             # This instance cannot read the cluster's signing keys (oauth/keys.py): no token
             # at all rather than one signed with a key nobody publishes. Nothing was saved,
             # so the client may retry, on a healthy instance.

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from oauth import client_auth
-from oauth.errors import OAuthError
+from oauth.exceptions import OAuthError
 from oauth.models import Application
 from tests.support.oauth import make_client
 

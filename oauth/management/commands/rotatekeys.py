@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand, CommandError
 
 from oauth import keys
+from oauth.exceptions import SigningKeyUnavailableError
 
 
 class Command(BaseCommand):
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         try:
             with quiet_info(keys.logger):
                 lines = keys.rotate_signing_keys(force=options["force"], algorithm=algorithm)
-        except keys.SigningKeyUnavailableError as exc:
+        except SigningKeyUnavailableError as exc:
             raise CommandError(exc.message) from None
         for line in lines or ["nothing to rotate"]:
             self.stdout.write(line)

@@ -1,0 +1,74 @@
+"""The authorization server's expected failures, each an ``AuthsiteError``.
+
+On the OAuth and OpenID Connect endpoints an error's ``code`` is the RFC error
+code (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7662 §2.3, OIDC Core §3.1.2.6) and its
+``message`` the ``error_description``; ``oauth/errors.py`` renders them, and
+nothing else reaches a client. Throttling raises ``ThrottledError``.
+"""
+
+from __future__ import annotations
+
+from common.exceptions import AuthsiteError
+
+
+class OAuthError(AuthsiteError):
+    """An RFC 6749 §5.2 error: ``code`` (alias ``error``) is the RFC error code,
+    ``message`` (alias ``description``) the ``error_description``, ``status`` the HTTP status.
+    """
+
+    code = "invalid_request"
+    status = 400
+    message = "The request is missing a parameter or is otherwise malformed."
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        super().__init__(description, code=error, status=status)
+
+    @property
+    def error(self) -> str:
+        """The RFC error code, under the name the RFCs give it."""
+        return self.code
+
+    @property
+    def description(self) -> str:
+        """The ``error_description``: safe to show, never an echo of a secret."""
+        return self.message
+
+
+class ClaimsRequestError(AuthsiteError, ValueError):
+    """The ``claims`` parameter is not a claims request (OIDC Core §5.5); the message says why.
+
+    The authorization endpoint answers it with ``invalid_request``.
+    """
+
+    code = "invalid_request"
+    message = "The claims parameter is not a claims request."
+
+
+class InvalidJWT(AuthsiteError, ValueError):
+    """A JWT this server did not sign, that was altered, or that is no longer valid.
+
+    Callers treat the token as unknown (RFC 6750 §3.1 ``invalid_token``); the
+    message says what was wrong, for logs and tests, never for the client.
+    """
+
+    code = "invalid_token"
+    status = 401
+    message = "The token is not valid."
+
+
+class SigningKeyUnavailableError(AuthsiteError):
+    """The active signing key cannot be decrypted with this instance's secret.
+
+    The token endpoint answers ``temporarily_unavailable``; the message is for
+    the operator (``manage.py rotatekeys`` prints it, the log names it).
+    """
+
+    code = "signing_key_unavailable"
+    status = 503
+    message = (
+        "The stored signing keys cannot be decrypted with this instance's "
+        "AUTHSITE_KEY_ENCRYPTION_SECRET: set it to the value the other instances use. "
+        "This instance signs no tokens and reports not ready until then; it never replaces "
+        "the keys. If the secret is really lost, run "
+        "`manage.py rotatekeys --discard-unreadable` once."
+    )
