@@ -44,6 +44,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.events import Action
+from audit.services import record
 from common.conf import authsite_settings
 from common.logging import log_dependency_failure
 from oauth.exceptions import InvalidJWT, SigningKeyUnavailableError
@@ -258,9 +260,6 @@ def rotate_signing_keys(
         _invalidate()
         for line in lines:
             logger.info("signing keys: %s", line)
-        from audit.events import Action
-        from audit.services import record
-
         record(Action.SIGNING_KEY_ROTATED, details={"changes": lines, "forced": force})
     return lines
 
@@ -394,9 +393,6 @@ def discard_unreadable_keys() -> list[str]:
         lines += _ensure(now)
     if lines:
         _invalidate()
-        from audit.events import Action
-        from audit.services import record
-
         record(
             Action.SIGNING_KEY_ROTATED,
             details={"changes": lines, "forced": True, "discarded_unreadable": True},

@@ -12,6 +12,7 @@ import base64
 import json
 import uuid
 
+from jwcrypto import jwk
 from oauth2_provider.models import (
     AbstractAccessToken,
     AbstractApplication,
@@ -23,7 +24,11 @@ from oauth2_provider.models import (
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from oauth.redirects import validate_redirect_uri
+from oauth.revocation import revoke_access_tokens
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -53,7 +58,7 @@ class ApplicationQuerySet(models.QuerySet):
 
 
 def _clients_changed(using: str) -> None:
-    from oauth import client_auth
+    from oauth import client_auth  # cycle: oauth.models -> oauth.client_auth -> oauth.models
 
     client_auth.forget_clients()
     # Again after commit: a request that read the old rows meanwhile must not keep them.
@@ -164,8 +169,7 @@ class Application(AbstractApplication):
                 ]
                 for field, field_errors in exc.error_dict.items()
             }
-        from oauth.redirects import validate_redirect_uri  # stricter than DOT (checklist A40)
-
+        # Stricter than DOT (RFC 9700 §4.1.3; see oauth/redirects.py).
         for field in ("redirect_uris", "post_logout_redirect_uris"):
             ours = []
             for uri in getattr(self, field).split():
@@ -201,9 +205,7 @@ class Application(AbstractApplication):
 
         Signing never uses this: oauth.tokens signs with the active SigningKey.
         """
-        from jwcrypto import jwk
-
-        from oauth import keys
+        from oauth import keys  # cycle: oauth.models -> oauth.keys -> oauth.models
 
         return jwk.JWKSet.from_json(json.dumps(keys.public_jwks()))
 
@@ -289,8 +291,6 @@ class AccessToken(AbstractAccessToken):
 
     def revoke(self) -> None:
         """Mark revoked and deny-list the jti; the row stays as a record (DOT deletes it)."""
-        from oauth.revocation import revoke_access_tokens
-
         revoke_access_tokens(type(self).objects.filter(pk=self.pk))
 
 
@@ -312,12 +312,8 @@ class RefreshToken(AbstractRefreshToken):
         Overrides DOT's version, which deletes the access tokens: here they are
         marked revoked and deny-listed like any other revocation.
         """
-        from oauth.revocation import revoke_access_tokens
-
         if not token_family:
             return
-        from django.utils import timezone
-
         with transaction.atomic():
             now = timezone.now()
             members = cls.objects.filter(token_family=token_family)

@@ -2,16 +2,51 @@
 
 Application rows are cached by ``client_auth.load_client``; every save and
 delete, from the admin, a management command or a service, drops the entry so
-a new secret, redirect URI or deletion applies to the next request.
+a new secret, redirect URI or deletion applies to the next request. A migrated
+database gets its first signing keys, the audit trail records the server's
+security events, and account events end a user's tokens.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
 
-from oauth import client_auth
+from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.migrations.loader import MigrationLoader
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from accounts import signals as account_signals
+from audit.events import Action, Outcome
+from audit.services import record
+from oauth import client_auth, keys, signals
+from oauth.services import revoke_tokens
+
+logger = logging.getLogger(__name__)
 
 
+# --- The first signing keys --------------------------------------------------------
+def create_signing_keys(sender: AppConfig, *, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """Give a migrated database its first signing keys, so the server can sign from the start.
+
+    Runs only once every oauth migration is applied, and never fails
+    ``migrate``: on error it logs, and ``manage.py rotatekeys`` (or the first
+    token request) creates the keys later.
+    """
+    if using != DEFAULT_DB_ALIAS:
+        return
+    try:
+        loader = MigrationLoader(connections[using], ignore_no_migrations=True)
+        leaves = {node for node in loader.graph.leaf_nodes() if node[0] == sender.label}
+        if not leaves <= set(loader.applied_migrations):
+            return
+        keys.ensure_signing_keys()
+    except Exception:  # migrate must finish; the keys can be created later
+        logger.warning("could not create the first signing keys", exc_info=True)
+
+
+# --- The client cache ------------------------------------------------------------------
 def forget_changed_client(sender, instance, using=None, **kwargs) -> None:
     """Invalidate now, and again on commit: a request that read the old row before the
     commit must not keep serving it from the cache."""
@@ -40,12 +75,6 @@ def forget_renamed_client(
 
 
 # --- The audit trail: every security event of the authorization server ---------------
-from django.db.models.signals import post_delete, post_save  # noqa: E402
-from django.dispatch import receiver  # noqa: E402
-
-from audit.events import Action, Outcome  # noqa: E402
-from audit.services import record  # noqa: E402
-from oauth import signals  # noqa: E402
 
 
 @receiver(signals.token_issued, dispatch_uid="oauth.audit_token_issued")
@@ -133,20 +162,15 @@ def audit_client_deleted(sender, instance, **kwargs):
 
 
 # --- Account events that end a user's tokens (accounts never imports oauth) ------------
-from accounts import signals as account_signals  # noqa: E402
 
 
 @receiver(account_signals.credentials_changed, dispatch_uid="oauth.revoke_on_credentials")
 def revoke_tokens_when_credentials_change(sender, user, reason="", **kwargs):
     """A password change or reset, or removed MFA, ends every refresh and access token
     of the user (RFC 9700 §4.14.2, ASVS 7.4.3)."""
-    from oauth.services import revoke_tokens
-
     revoke_tokens(user=user)
 
 
 @receiver(account_signals.user_disabled, dispatch_uid="oauth.revoke_on_disable")
 def revoke_tokens_of_disabled_user(sender, user, **kwargs):
-    from oauth.services import revoke_tokens
-
     revoke_tokens(user=user)

@@ -1,4 +1,4 @@
-"""Which redirect URIs a client may register (security checklist row A40).
+"""Which redirect URIs a client may register (RFC 9700 §4.1.3, RFC 6749 §3.1.2, RFC 8252 §7).
 
 A registered redirect URI is where authorization codes and ID tokens are
 sent, so a sloppy one turns the server into an open redirector or hands codes
