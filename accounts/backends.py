@@ -2,36 +2,34 @@
 
 Every path that calls ``authenticate()`` (the hosted sign-in page, the admin
 login, the OAuth authorize login, any API) goes through this backend, so the
-lockout applies to all of them alike (ASVS 6.3.4).
+lockout applies to all of them alike (ASVS 6.3.4). The backend records every
+failed sign-in itself (``auth.login.failed`` with the reason, and the
+``failed`` login metric): it is the only place that knows why one failed.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
 
 from accounts import lockout
+from accounts.exceptions import SignInLockedError
+from audit.events import Action, Outcome
+from audit.services import record
+from common.logging import printable
+from common.metrics import logins_total
 from common.net import client_ip
-
-
-class SignInLocked(PermissionDenied):
-    """The source is locked: ``authenticate()`` stops here and reports a failed sign-in.
-
-    Django turns it into ``None`` plus ``user_login_failed``, so every form shows
-    its usual wrong-password message; the reason ("locked") reaches the audit
-    receiver through :func:`accounts.lockout.pop_refusal`.
-    """
 
 
 class UsernameOrEmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
+        attempted = username  # as typed, for the audit trail
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if not username or password is None:
+            record_failed_sign_in(request, attempted, reason=lockout.BAD_CREDENTIALS)
             return None
         User = get_user_model()
-        lockout.note_refusal(None)
         try:
             user = User.objects.get_by_login(username)
         except User.DoesNotExist:
@@ -40,8 +38,8 @@ class UsernameOrEmailBackend(ModelBackend):
         if attempt.locked:
             # Refused without looking at the password, after the same hash as any attempt.
             User().set_password(password)
-            lockout.note_refusal(lockout.LOCKED)
-            raise SignInLocked
+            record_failed_sign_in(request, attempted, reason=lockout.LOCKED)
+            raise SignInLockedError
         if user is None:
             # Hash anyway, so an unknown account costs the same as a wrong password.
             User().set_password(password)
@@ -50,4 +48,20 @@ class UsernameOrEmailBackend(ModelBackend):
             lockout.record_success(attempt)
             return user
         lockout.record_failure(attempt, request=request)
+        record_failed_sign_in(request, attempted, reason=lockout.BAD_CREDENTIALS)
         return None
+
+
+def record_failed_sign_in(request, attempted, *, reason: str) -> None:
+    """Count and audit one failed sign-in: ``reason`` is "locked" when the source was
+    refused without a password check, else "bad_credentials"."""
+    logins_total.labels("failed").inc()
+    attempted = printable(str(attempted or ""))[:150]
+    record(
+        Action.LOGIN_FAILED,
+        outcome=Outcome.FAILURE,
+        actor=None if request is None else getattr(request, "user", None),
+        target=("login", attempted, attempted),
+        request=request,
+        details={"reason": reason, "path": request.path if request else ""},
+    )

@@ -150,25 +150,6 @@ class SignInLock(models.Model):
         return f"{who} from {self.source_ip or 'anywhere'} until {self.locked_until:%Y-%m-%d %H:%M}"
 
 
-class SignInFailure(models.Model):
-    """Failed sign-ins counted in PostgreSQL while Redis is unreachable (fixed windows)."""
-
-    scope = models.CharField(max_length=16)  # "account" | "address" | "pair"
-    key = models.CharField(max_length=64)
-    window_start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["scope", "key", "window_start"], name="accounts_signinfailure_window"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.scope} {self.key[:12]} {self.window_start:%H:%M}: {self.count}"
-
-
 class FailedSignIn(models.Model):
     """One failed sign-in (wrong password), kept durably so a Redis flush cannot reset the count.
 

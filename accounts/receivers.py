@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
-from accounts.lockout import pop_refusal
 from accounts.sessions import record_sign_in
-from audit.events import Action, Outcome
+from audit.events import Action
 from audit.services import record
-from common.logging import printable
 from common.metrics import logins_total
 
 
@@ -31,21 +29,6 @@ def remember_how_the_user_signed_in(sender, request, user, **kwargs):
         target=user,
         request=request,
         details={"methods": methods, "path": request.path if request is not None else ""},
-    )
-
-
-@receiver(user_login_failed, dispatch_uid="accounts.count_login_failed")
-def count_login_failed(sender, credentials, request=None, **kwargs):
-    logins_total.labels("failed").inc()
-    attempted = printable(str(credentials.get("username") or ""))[:150]
-    record(
-        Action.LOGIN_FAILED,
-        outcome=Outcome.FAILURE,
-        actor=None if request is None else getattr(request, "user", None),
-        target=("login", attempted, attempted),
-        request=request,
-        # "locked" when the source was refused without a password check, else "bad_credentials".
-        details={"reason": pop_refusal(), "path": request.path if request else ""},
     )
 
 

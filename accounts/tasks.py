@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from accounts import lockout, sessions
 from common.conf import authsite_settings
 
 
@@ -37,6 +38,4 @@ def send_templated_email(template: str, to: str, context: dict) -> None:
 @shared_task(name="accounts.prune_sign_in_records", acks_late=True)
 def prune_sign_in_records() -> dict[str, int]:
     """Delete sign-in locks, failure records and ended sessions past their use (daily, on beat)."""
-    from accounts import lockout, sessions
-
     return {**lockout.prune_records(), **sessions.prune_ended_sessions()}

@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "oauth.apps.OAuthConfig",
     "rbac.apps.RbacConfig",
     "audit.apps.AuditConfig",
+    "common.apps.CommonConfig",
     "authsite.apps.AuthsiteConfig",
 ]
 

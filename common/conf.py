@@ -267,7 +267,8 @@ class AuthsiteSettings:
         int,
         10,
         doc="""Failed client authentications allowed per client id and address in one window;
-        past it that pair gets 429 until the window ends (other addresses are unaffected).
+        past it that pair gets 429 until its oldest counted failure leaves the window
+        (other addresses are unaffected).
         """,
     )
 
@@ -282,7 +283,9 @@ class AuthsiteSettings:
     CLIENT_AUTH_FAILURE_WINDOW_SECONDS = Setting(
         int,
         300,
-        doc="How long failures are counted from the first one, and the longest a lockout lasts.",
+        doc="""How long each failure counts: a sliding window, so the limits hold over any
+        period this long (not per fixed period), and the longest a lockout lasts.
+        """,
     )
 
     REGISTRATION_MODE = Setting(
@@ -319,7 +322,7 @@ class AuthsiteSettings:
         int,
         10,
         doc="""Registrations, and separately verification resends, accepted from one address
-        per window; past it the page answers 429 until the window ends.
+        per window; past it the page answers 429 until the oldest counted one leaves it.
         """,
     )
 
@@ -335,7 +338,9 @@ class AuthsiteSettings:
     REGISTRATION_LIMIT_WINDOW_SECONDS = Setting(
         int,
         3600,
-        doc="The window both registration limits count in, from the first event.",
+        doc="""The sliding window both registration limits count in: each event counts for
+        this long, so the limits hold over any period this long.
+        """,
     )
 
     LOGO_URL = Setting(
@@ -410,14 +415,17 @@ class AuthsiteSettings:
     PASSWORD_RESET_REQUEST_WINDOW_SECONDS = Setting(
         int,
         3600,
-        doc="The window both reset-request limits count in, from the first request.",
+        doc="""The sliding window both reset-request limits count in: each request counts
+        for this long, so the limits hold over any period this long.
+        """,
     )
 
     PASSWORD_CHECK_FAILURES_PER_USER = Setting(
         int,
         10,
-        doc="""Wrong current passwords a signed-in user may give per hour on the password and
-        e-mail change forms, so a stolen session cannot guess the password there.
+        doc="""Wrong current passwords a signed-in user may give in any hour (a sliding
+        window) on the password and e-mail change forms, so a stolen session cannot guess
+        the password there.
         """,
     )
 
@@ -430,7 +438,9 @@ class AuthsiteSettings:
     EMAIL_CHANGE_REQUESTS_PER_USER = Setting(
         int,
         5,
-        doc="E-mail change requests (each sends two messages) one user may make per hour.",
+        doc="""E-mail change requests (each sends two messages) one user may make in any hour
+        (a sliding window).
+        """,
     )
 
     LOGIN_FAILURES_PER_ACCOUNT = Setting(
@@ -453,7 +463,8 @@ class AuthsiteSettings:
         int,
         900,
         doc="""The sliding window failures are counted in, and the length of a first lock
-        (each further lock of the same source doubles it).
+        (each further lock of the same source doubles it). While Redis is unavailable,
+        PostgreSQL counts attempts in fixed windows of this length instead.
         """,
     )
 
@@ -510,7 +521,9 @@ class AuthsiteSettings:
     MFA_ATTEMPT_WINDOW_SECONDS = Setting(
         int,
         300,
-        doc="The window the MFA attempt limits count in (and the longest wait).",
+        doc="""The sliding window the MFA attempt limits count in (and the longest wait):
+        each attempt counts for this long.
+        """,
     )
 
     MFA_PENDING_SECONDS = Setting(

@@ -1,21 +1,52 @@
-"""Fixed-window counters in the shared cache, for throttles any app can use.
+"""The one rate limiter: sliding windows, atomic, in Redis, with a PostgreSQL fallback.
 
-``hit`` counts one event under a key and says whether the limit still
-allows it; ``peek`` says whether one more would be allowed without counting.
-The window starts at a key's first hit and is not extended by later ones, so
-a throttled source is let back in after at most ``window_seconds``.
+Every limit in authsite counts here: the sign-in lockout (accounts/lockout.py),
+client authentication (oauth/client_auth.py), registration, password reset and
+check, e-mail change and MFA attempts.
 
-With django-redis each hit is one Lua script (INCR, and PEXPIRE on the first
-hit), so parallel hits from many workers never overshoot the limit. Other
-backends use ``cache.add`` + ``cache.incr``, which is atomic in the
-local-memory cache (one process) but not in the database cache.
+- ``hit`` counts one event under a key and says whether the limit still
+  allows it; ``peek`` says whether one more would be allowed without counting;
+  ``reset`` forgets a key. ``hit_all`` counts one event under several keys at
+  once, all or nothing (the lockout's pair, account and address), and can be
+  refused by a *block* (``block``/``unblock``: a key holding an end time).
+- **Sliding windows.** A key holds the times of the events it allowed; an
+  event counts while it is less than ``window_seconds`` old, so a limit of N
+  means at most N events in *any* window of that length, not N per calendar
+  window. A refused event is not recorded: a source that keeps knocking is let
+  back in as soon as its oldest counted event leaves the window.
+  ``retry_after`` is the whole seconds until that happens.
+- **Atomic.** With django-redis each call is one Lua script over sorted sets
+  of timestamps (ZREMRANGEBYSCORE + ZCARD, then ZADD + PEXPIRE only when every
+  limit allows it), so parallel hits from many workers never overshoot. Other
+  cache backends keep the list of times in the cache under a process lock:
+  atomic for the local-memory cache (one process), not across processes
+  sharing the database cache.
+- **Fail-open or durable.** A convenience throttle (registration, reset, MFA,
+  client authentication) fails open: when the cache raises (Redis down, or
+  its circuit breaker open) every call answers "allowed" and never raises,
+  and the failure is logged once per scope and
+  ``AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS``. A limit whose decision must
+  survive Redis passes ``durable=True``: it then counts in PostgreSQL
+  (:class:`common.models.RateLimitWindow` rows, incremented under
+  ``SELECT ... FOR UPDATE``) whenever Redis does not answer, and always when
+  the cache is not Redis (the embedded mode, where the local-memory cache is
+  per process). The database counts in fixed windows aligned to
+  ``window_seconds``: coarser than the sliding window, never open. Blocks are
+  only read from the cache; a durable caller keeps its own authority for them
+  (the lockout's ``SignInLock`` rows).
 
-Throttles fail open: when the cache raises (Redis down, or its circuit
-breaker open), every call answers "allowed" and never raises; the failure
-is logged once per scope and ``AUTHSITE_DEPENDENCY_LOG_INTERVAL_SECONDS``.
+The fallback table belongs to ``common`` (an installed app for that one model)
+rather than to accounts: the engine is below every app and imports none, and
+any future limit that must survive Redis gets the same fallback by passing
+``durable=True``.
+
 Stored keys are ``authsite:rl:<scope>:<sha256>``, where the scope is the part
-of the caller's key before the first ``:``, so neither client ids nor
-addresses appear in Redis or in the logs.
+of the caller's key before the first ``:``; database rows keep the scope and
+the digest. Neither client ids, logins nor addresses appear in Redis, in the
+database or in the logs.
+
+Time is the caller's ``now`` when given (tests move it), else the clock;
+instances must keep their clocks in sync (NTP), as token expiry already requires.
 """
 
 from __future__ import annotations
@@ -24,136 +55,453 @@ import hashlib
 import logging
 import math
 import re
+import secrets
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django_redis.cache import RedisCache
 
 from django.core.cache import caches
+from django.db import transaction
+from django.db.models import F, Q
 
 from common.logging import log_dependency_failure
+from common.models import RateLimitWindow
 
 logger = logging.getLogger(__name__)
 
 CACHE_ALIAS = "default"
 KEY_PREFIX = "authsite:rl:"
+PRUNE_ONE_IN = 200  # database-counted hits per clean-up of ended windows
 _SCOPE = re.compile(r"[a-z0-9_.-]{1,40}")
 
-# KEYS[1] the counter, ARGV[1] the window in ms; returns {count, ms left}.
+# KEYS: the n counters, then the block keys. ARGV: 1 now (ms), 2 window (ms), 3 member,
+# 4 n, 5.. one limit per counter (-1: counted, never refuses).
+# Returns {state, ms until a slot frees (or the block ends), count per counter};
+# state 1: counted; 0: refused by a limit (counts are what they would have been);
+# -1: refused by a block (nothing read or counted, counts -1).
 _HIT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local n = tonumber(ARGV[4])
+for i = n + 1, #KEYS do
+    local ends = redis.call('GET', KEYS[i])
+    if ends and tonumber(ends) > now then
+        local out = {-1, tonumber(ends) - now}
+        for j = 1, n do out[j + 2] = -1 end
+        return out
+    end
 end
-return {count, ttl}
+local oldest = now - window
+local counts = {}
+local refused = false
+local wait = 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', oldest)
+    counts[i] = redis.call('ZCARD', KEYS[i])
+    local limit = tonumber(ARGV[4 + i])
+    if limit >= 0 and counts[i] >= limit then
+        refused = true
+        local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+        local left = window
+        if first[2] then left = tonumber(first[2]) + window - now end
+        if left > wait then wait = left end
+    end
+end
+local out = {0, wait}
+if not refused then
+    out[1] = 1
+    for i = 1, n do
+        redis.call('ZADD', KEYS[i], now, ARGV[3])
+        redis.call('PEXPIRE', KEYS[i], window)
+        local limit = tonumber(ARGV[4 + i])
+        if limit >= 0 then
+            local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+            local left = tonumber(first[2]) + window - now
+            if left > wait then wait = left end
+        end
+    end
+    out[2] = wait
+end
+for i = 1, n do out[i + 2] = counts[i] + 1 end
+return out
 """
+
+# KEYS[1] the counter; ARGV 1 now (ms), 2 window (ms). Returns {count, ms until a slot frees}.
+_PEEK_SCRIPT = """
+local oldest = tonumber(ARGV[1]) - tonumber(ARGV[2])
+local since = '(' .. oldest
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if not first[2] then
+    return {0, 0}
+end
+local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
+return {count, tonumber(first[2]) - oldest}
+"""
+
+_local_lock = threading.Lock()  # the generic cache path: one process at a time
 
 
 @dataclass(frozen=True)
 class RateLimitResult:
-    """``allowed``: the event is within the limit; ``retry_after``: seconds until the
-    window resets (0 when nothing is counted, e.g. when failing open)."""
+    """``allowed``: the event is within the limit; ``count``: the events in the window
+    with this one (a refused event is not recorded); ``retry_after``: seconds until the
+    oldest counted event leaves the window (0 when nothing is counted, e.g. failing open)."""
 
     allowed: bool
     count: int
     retry_after: int
 
 
-def hit(key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
-    """Count one event under ``key``; allowed while the count is at most ``limit``."""
-    scope, stored = _stored_key(key)
+@dataclass(frozen=True)
+class Hits:
+    """The outcome of :func:`hit_all`; pass it to :func:`undo` to take the event back.
+
+    ``counts`` follows the order of the limits; ``blocked`` says a block refused
+    (then nothing was counted); ``store`` is where the event was counted:
+    ``"redis"``, ``"cache"`` (another cache backend), ``"database"`` or ``"none"``
+    (failed open).
+    """
+
+    allowed: bool
+    counts: tuple[int, ...]
+    retry_after: int
+    store: str
+    blocked: bool = False
+    keys: tuple[str, ...] = ()
+    member: str = ""
+    window_start: datetime | None = None
+    window_seconds: int = 0
+    counted: bool = field(default=False, repr=False)
+
+
+# --- the public functions ---------------------------------------------------------------
+
+
+def hit(
+    key: str, *, limit: int, window_seconds: int, durable: bool = False, now: datetime | None = None
+) -> RateLimitResult:
+    """Count one event under ``key``; allowed while at most ``limit`` events are in the window."""
+    result = hit_all([(key, limit)], window_seconds=window_seconds, durable=durable, now=now)
+    if result.store == "none":
+        return RateLimitResult(True, 0, 0)
+    return RateLimitResult(result.allowed, result.counts[0], result.retry_after)
+
+
+def hit_all(
+    limits: Sequence[tuple[str, int | None]],
+    *,
+    window_seconds: int,
+    durable: bool = False,
+    blocked_by: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Hits:
+    """Count one event under every key of ``limits`` (``(key, limit)``; ``None``: never
+    refuses), all or nothing: refused when any key has reached its limit, or when one of
+    ``blocked_by`` holds an end time still ahead (see :func:`block`)."""
+    keys = tuple(key for key, _ in limits)
+    bounds = [(-1 if limit is None else int(limit)) for _, limit in limits]
+    blocks = list(blocked_by)
+    now_ms = _now_ms(now)
+    window_ms = int(window_seconds) * 1000
+    member = f"{now_ms}-{secrets.token_hex(6)}"
+    scope = _stored_key(keys[0])[0]
     try:
         backend = caches[CACHE_ALIAS]
         if _is_django_redis(backend):
-            count, ms_left = _redis_hit(backend, stored, window_seconds)
-            retry_after = _seconds(ms_left / 1000)
+            state, wait_ms, counts = _redis_hit(
+                backend, keys, bounds, blocks, now_ms, window_ms, member
+            )
+            store = "redis"
+        elif durable:
+            return _database_hit(keys, bounds, now_ms, window_seconds)
         else:
-            count, retry_after = _generic_hit(backend, stored, window_seconds)
-    except Exception as exc:  # a throttle must never take the endpoint down
-        return _fail_open(scope, exc)
-    return RateLimitResult(count <= limit, count, retry_after)
+            state, wait_ms, counts = _generic_hit(
+                backend, keys, bounds, blocks, now_ms, window_ms, member
+            )
+            store = "cache"
+    except Exception as exc:  # a limit must never take the endpoint down
+        if durable:
+            _cache_failed(
+                scope, exc, "rate limit %s counts in the database: Redis is unavailable (%s)"
+            )
+            return _database_hit(keys, bounds, now_ms, window_seconds)
+        _cache_failed(scope, exc)
+        return Hits(True, tuple(0 for _ in keys), 0, "none", keys=keys)
+    return Hits(
+        allowed=state == 1,
+        counts=tuple(counts),
+        retry_after=_seconds(wait_ms / 1000) if wait_ms > 0 else 0,
+        store=store,
+        blocked=state == -1,
+        keys=keys,
+        member=member,
+        window_seconds=int(window_seconds),
+        counted=state == 1,
+    )
 
 
-def peek(key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
+def peek(
+    key: str, *, limit: int, window_seconds: int, durable: bool = False, now: datetime | None = None
+) -> RateLimitResult:
     """Whether one more hit would be allowed, without counting it."""
     scope, stored = _stored_key(key)
+    now_ms = _now_ms(now)
+    window_ms = int(window_seconds) * 1000
     try:
         backend = caches[CACHE_ALIAS]
         if _is_django_redis(backend):
-            redis_key = backend.make_key(stored)
-            pipe = backend.client.get_client(write=False).pipeline(transaction=False)
-            raw, ms_left = pipe.get(redis_key).pttl(redis_key).execute()
-            count = int(raw or 0)
-            retry_after = _seconds(ms_left / 1000) if count and ms_left > 0 else 0
+            client = backend.client.get_client(write=True)
+            count, wait_ms = client.register_script(_PEEK_SCRIPT)(
+                keys=[backend.make_key(stored)], args=[now_ms, window_ms]
+            )
+            count, wait_ms = int(count), int(wait_ms)
+        elif durable:
+            return _database_peek(key, limit, now_ms, window_seconds)
         else:
-            count = int(backend.get(stored) or 0)
-            retry_after = _generic_retry_after(backend, stored, window_seconds) if count else 0
+            times = _live(backend.get(stored), now_ms, window_ms)
+            count = len(times)
+            wait_ms = min(t for t, _ in times) + window_ms - now_ms if times else 0
     except Exception as exc:
-        return _fail_open(scope, exc)
-    return RateLimitResult(count < limit, count, retry_after)
+        if durable:
+            _cache_failed(
+                scope, exc, "rate limit %s counts in the database: Redis is unavailable (%s)"
+            )
+            return _database_peek(key, limit, now_ms, window_seconds)
+        _cache_failed(scope, exc)
+        return RateLimitResult(True, 0, 0)
+    return RateLimitResult(count < limit, count, _seconds(wait_ms / 1000) if count else 0)
 
 
-def reset(key: str) -> None:
-    """Forget every event counted under ``key`` (e.g. after an operator unblocks a source)."""
+def reset(key: str, *, durable: bool = False) -> None:
+    """Forget every event counted under ``key`` (e.g. after an operator unblocks a source);
+    ``durable`` also forgets the database's windows of the key."""
     scope, stored = _stored_key(key)
     try:
-        caches[CACHE_ALIAS].delete_many([stored, stored + ":reset"])
+        caches[CACHE_ALIAS].delete(stored)
     except Exception as exc:
-        _fail_open(scope, exc)
+        _cache_failed(scope, exc)
+    if durable:
+        RateLimitWindow.objects.filter(scope=scope, key=_digest(key)).delete()
+
+
+def undo(hits: Hits, *, forget: Iterable[str] = ()) -> None:
+    """Take back the event ``hits`` counted (it turned out not to count, e.g. a good
+    sign-in), and forget everything counted under the keys in ``forget`` (in the
+    database: in the event's window). Best effort when the cache fails."""
+    if not hits.counted:
+        return
+    forget = [key for key in forget if key in hits.keys]
+    if hits.store == "database":
+        for key in hits.keys:
+            scope = _stored_key(key)[0]
+            rows = RateLimitWindow.objects.filter(
+                scope=scope, key=_digest(key), window_start=hits.window_start, count__gt=0
+            )
+            rows.update(count=0 if key in forget else F("count") - 1)
+        return
+    stored = [_stored_key(key)[1] for key in hits.keys]
+    scope = _stored_key(hits.keys[0])[0]
+    try:
+        backend = caches[CACHE_ALIAS]
+        if _is_django_redis(backend):
+            names = [backend.make_key(key) for key in stored]
+            pipe = backend.client.get_client(write=True).pipeline(transaction=True)
+            for key, name in zip(hits.keys, names, strict=True):
+                if key in forget:
+                    pipe.delete(name)
+                else:
+                    pipe.zrem(name, hits.member)
+            pipe.execute()
+        else:
+            with _local_lock:
+                for key, name in zip(hits.keys, stored, strict=True):
+                    if key in forget:
+                        backend.delete(name)
+                        continue
+                    times = [e for e in backend.get(name) or [] if e[1] != hits.member]
+                    backend.set(name, times, max(1, hits.window_seconds))
+    except Exception as exc:
+        _cache_failed(scope, exc)
+
+
+def block(key: str, *, until: datetime, now: datetime | None = None) -> None:
+    """Refuse every :func:`hit_all` naming ``key`` in ``blocked_by`` until ``until``
+    (kept in the cache only, best effort: the caller holds the authority)."""
+    scope, stored = _stored_key(key)
+    ends_ms = _now_ms(until)
+    ms_left = ends_ms - _now_ms(now)
+    if ms_left <= 0:
+        return
+    try:
+        backend = caches[CACHE_ALIAS]
+        if _is_django_redis(backend):
+            backend.client.get_client(write=True).set(backend.make_key(stored), ends_ms, px=ms_left)
+        else:
+            backend.set(stored, ends_ms, math.ceil(ms_left / 1000))
+    except Exception as exc:
+        _cache_failed(scope, exc)
+
+
+def unblock(key: str) -> None:
+    """End a :func:`block` early."""
+    reset(key)
+
+
+def stale_windows(before: datetime, *, scopes: Iterable[str]):
+    """The database windows of ``scopes`` that started before ``before`` (for retention)."""
+    return RateLimitWindow.objects.filter(scope__in=list(scopes), window_start__lt=before)
+
+
+# --- keys and time -------------------------------------------------------------------------
 
 
 def _stored_key(key: str) -> tuple[str, str]:
     scope = key.partition(":")[0]
     if not _SCOPE.fullmatch(scope):
         scope = "key"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return scope, f"{KEY_PREFIX}{scope}:{digest}"
+    return scope, f"{KEY_PREFIX}{scope}:{_digest(key)}"
 
 
-def _is_django_redis(backend) -> bool:
-    return isinstance(backend, RedisCache)
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _redis_hit(backend, stored: str, window_seconds: int) -> tuple[int, int]:
-    client = backend.client.get_client(write=True)
-    script = client.register_script(_HIT_SCRIPT)
-    count, ms_left = script(keys=[backend.make_key(stored)], args=[window_seconds * 1000])
-    return int(count), int(ms_left)
-
-
-def _generic_hit(backend, stored: str, window_seconds: int) -> tuple[int, int]:
-    # The reset time lives in a second key: the cache API cannot read a TTL.
-    backend.add(stored + ":reset", time.time() + window_seconds, window_seconds)
-    for _ in range(3):
-        if backend.add(stored, 1, window_seconds):
-            return 1, _generic_retry_after(backend, stored, window_seconds)
-        try:
-            count = backend.incr(stored)
-        except ValueError:  # expired between add and incr: start a new window
-            continue
-        return count, _generic_retry_after(backend, stored, window_seconds)
-    raise RuntimeError("the rate-limit counter keeps expiring")
-
-
-def _generic_retry_after(backend, stored: str, window_seconds: int) -> int:
-    reset_at = backend.get(stored + ":reset")
-    if reset_at is None:
-        return window_seconds
-    return _seconds(reset_at - time.time())
+def _now_ms(now: datetime | None) -> int:
+    return int((now.timestamp() if now is not None else time.time()) * 1000)
 
 
 def _seconds(value: float) -> int:
     return max(1, math.ceil(value))
 
 
-def _fail_open(scope: str, exc: Exception) -> RateLimitResult:
-    log_dependency_failure(
-        logger,
-        f"rate limit {scope}",
-        "rate limit %s not enforced: the cache is unavailable (%s)",
-        scope,
-        type(exc).__name__,
+def _is_django_redis(backend) -> bool:
+    return isinstance(backend, RedisCache)
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def _redis_hit(backend, keys, bounds, blocks, now_ms, window_ms, member):
+    client = backend.client.get_client(write=True)
+    script = client.register_script(_HIT_SCRIPT)
+    names = [backend.make_key(_stored_key(key)[1]) for key in [*keys, *blocks]]
+    state, wait_ms, *counts = script(
+        keys=names, args=[now_ms, window_ms, member, len(keys), *bounds]
     )
-    return RateLimitResult(True, 0, 0)
+    return int(state), int(wait_ms), [int(count) for count in counts]
+
+
+# --- other cache backends ------------------------------------------------------------------
+
+
+def _live(entries, now_ms: int, window_ms: int) -> list[tuple[int, str]]:
+    return [(t, m) for t, m in entries or [] if t > now_ms - window_ms]
+
+
+def _generic_hit(backend, keys, bounds, blocks, now_ms, window_ms, member):
+    stored = [_stored_key(key)[1] for key in keys]
+    with _local_lock:
+        for name in blocks:
+            ends = backend.get(_stored_key(name)[1])
+            if ends is not None and ends > now_ms:
+                return -1, ends - now_ms, [-1 for _ in keys]
+        found = backend.get_many(stored)
+        lives = [_live(found.get(name), now_ms, window_ms) for name in stored]
+        wait = 0
+        refused = False
+        for times, limit in zip(lives, bounds, strict=True):
+            if limit >= 0 and len(times) >= limit:
+                refused = True
+                wait = max(
+                    wait, min(t for t, _ in times) + window_ms - now_ms if times else window_ms
+                )
+        counts = [len(times) + 1 for times in lives]
+        if refused:
+            return 0, wait, counts
+        timeout = math.ceil(window_ms / 1000)
+        for name, times, limit in zip(stored, lives, bounds, strict=True):
+            times.append((now_ms, member))
+            backend.set(name, times, timeout)
+            if limit >= 0:
+                wait = max(wait, min(t for t, _ in times) + window_ms - now_ms)
+        return 1, wait, counts
+
+
+# --- the database fallback -----------------------------------------------------------------
+
+
+def _window_start(now_ms: int, window_seconds: int) -> datetime:
+    start = now_ms // 1000 // window_seconds * window_seconds
+    return datetime.fromtimestamp(start, tz=UTC)
+
+
+def _database_hit(keys, bounds, now_ms: int, window_seconds: int) -> Hits:
+    """Count in fixed windows under row locks, refusing at the limits (all or nothing)."""
+    window_start = _window_start(now_ms, window_seconds)
+    wanted = [(_stored_key(key)[0], _digest(key)) for key in keys]
+    with transaction.atomic():
+        RateLimitWindow.objects.bulk_create(
+            [RateLimitWindow(scope=s, key=k, window_start=window_start) for s, k in wanted],
+            ignore_conflicts=True,
+        )
+        match = Q()
+        for scope, digest in wanted:
+            match |= Q(scope=scope, key=digest)
+        rows = {
+            (row.scope, row.key): row
+            for row in RateLimitWindow.objects.select_for_update()
+            .filter(match, window_start=window_start)
+            .order_by("scope", "key")
+        }
+        counts = [rows[pair].count for pair in wanted]
+        refused = any(
+            limit >= 0 and count >= limit for count, limit in zip(counts, bounds, strict=True)
+        )
+        if not refused:
+            RateLimitWindow.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
+                count=F("count") + 1
+            )
+    ends_ms = int(window_start.timestamp() * 1000) + window_seconds * 1000
+    if not refused and secrets.randbelow(PRUNE_ONE_IN) == 0:
+        # Windows long past count for nothing; an occasional hit clears them away.
+        RateLimitWindow.objects.filter(
+            scope__in={scope for scope, _ in wanted},
+            window_start__lt=window_start - timedelta(seconds=window_seconds),
+        ).delete()
+    return Hits(
+        allowed=not refused,
+        counts=tuple(count + 1 for count in counts),
+        retry_after=_seconds((ends_ms - now_ms) / 1000),
+        store="database",
+        keys=tuple(keys),
+        window_start=window_start,
+        window_seconds=window_seconds,
+        counted=not refused,
+    )
+
+
+def _database_peek(key: str, limit: int, now_ms: int, window_seconds: int) -> RateLimitResult:
+    window_start = _window_start(now_ms, window_seconds)
+    row = RateLimitWindow.objects.filter(
+        scope=_stored_key(key)[0], key=_digest(key), window_start=window_start
+    ).first()
+    count = row.count if row is not None else 0
+    ends_ms = int(window_start.timestamp() * 1000) + window_seconds * 1000
+    return RateLimitResult(
+        count < limit, count, _seconds((ends_ms - now_ms) / 1000) if count else 0
+    )
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+def _cache_failed(
+    scope: str,
+    exc: Exception,
+    message: str = "rate limit %s not enforced: the cache is unavailable (%s)",
+) -> None:
+    log_dependency_failure(logger, f"rate limit {scope}", message, scope, type(exc).__name__)

@@ -7,10 +7,14 @@ and native handlers share one implementation: ``client_secret_basic``,
 hash (oauth/hashers.py), so checking one costs microseconds, not an Argon2 run.
 
 Failed authentications are counted per (client_id, address) and per address
-(authsite/ratelimit.py); past ``AUTHSITE_CLIENT_AUTH_FAILURES_PER_*`` the
-source gets 429 before its secret is looked at (OAuth 2.1 §2.4.1, RFC 9700
-§2.5). Keying the client counter by address means an attacker elsewhere can
-never lock the real client out.
+over a sliding window (common/ratelimit.py, failing open when the cache is
+down); past ``AUTHSITE_CLIENT_AUTH_FAILURES_PER_*`` the source gets
+``common.exceptions.ThrottledError`` (scope ``client_auth``), answered 429
+with ``Retry-After`` by the OAuth endpoints (oauth/errors.py), before its
+secret is looked at (OAuth 2.1 §2.4.1, RFC 9700 §2.5). Keying the client
+counter by address means an attacker elsewhere can never lock the real
+client out. An operator unblocks a source early with ``ratelimit.reset`` on
+``client-auth:<client_id>|<address>`` and ``client-auth-ip:<address>``.
 """
 
 from __future__ import annotations
@@ -34,13 +38,17 @@ from django.core.cache import cache
 
 from common import ratelimit
 from common.conf import authsite_settings
+from common.exceptions import ThrottledError
 from common.logging import log_dependency_failure
 from common.net import client_ip, resolve_client_ip
+
+# A module import, read at call time: oauth.models imports this module too.
+from oauth import models as oauth_models
 from oauth.errors import OAuthError as ClientAuthError
-from oauth.errors import ThrottledError
 
 logger = logging.getLogger(__name__)
 
+THROTTLE_SCOPE = "client_auth"  # ThrottledError.scope of a refused client authentication
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "ES256", "PS256")
 CLIENT_CACHE_SECONDS = 60
@@ -187,8 +195,6 @@ def load_client(client_id: str):
     Checking costs nothing extra: version and entry come in one ``get_many``.
     Unknown ids are not cached. When the cache raises, the database answers.
     """
-    from oauth.models import Application
-
     if not client_id or len(client_id) > 100:
         return None
     key = client_cache_key(client_id) if _CACHEABLE_CLIENT_ID.fullmatch(client_id) else None
@@ -206,10 +212,10 @@ def load_client(client_id: str):
                 isinstance(entry, tuple)
                 and len(entry) == 2
                 and entry[0] == version
-                and isinstance(entry[1], Application)
+                and isinstance(entry[1], oauth_models.Application)
             ):
                 return entry[1]
-    application = Application.objects.filter(client_id=client_id).first()
+    application = oauth_models.Application.objects.filter(client_id=client_id).first()
     if application is not None and key is not None:
         try:
             cache.set(key, (version, application), CLIENT_CACHE_SECONDS)
@@ -286,7 +292,7 @@ def _guessable(creds: PresentedCredentials | None) -> bool:
 
 
 def check_throttle(creds: PresentedCredentials | None, client_ip: str) -> None:
-    """Raise ThrottledError (429) if this source failed too often in the current window.
+    """Raise ThrottledError (429) if this source failed too often in the sliding window.
 
     Runs before the secret is checked, so a locked-out source learns nothing,
     not even from the right secret. Parallel requests may each pass this
@@ -302,9 +308,9 @@ def check_throttle(creds: PresentedCredentials | None, client_ip: str) -> None:
     ]
     if refused:
         raise ThrottledError(
-            "invalid_client",
             "Too many failed client authentications; retry later.",
             retry_after=max(result.retry_after for result in refused),
+            scope=THROTTLE_SCOPE,
         )
 
 
@@ -322,14 +328,6 @@ def record_failure(creds: PresentedCredentials | None, client_ip: str) -> None:
                 covered,
                 result.retry_after,
             )
-
-
-def reset_throttle(client_ip: str, client_id: str | None = None) -> None:
-    """Unblock an address (and its counter for ``client_id``), e.g. once an operator has
-    dealt with a misbehaving client, or between tests that share the cache."""
-    if client_id is not None:
-        ratelimit.reset(_pair_key(client_id, client_ip))
-    ratelimit.reset(_address_key(client_ip))
 
 
 def precheck(request: ClientRequest) -> None:

@@ -6,6 +6,7 @@ import unicodedata
 
 from django.http import JsonResponse
 
+from common.exceptions import ThrottledError
 from oauth.exceptions import OAuthError
 
 # Longest value accepted in any form parameter (client assertions are the longest).
@@ -36,28 +37,24 @@ def safe_description(text) -> str:
     return " ".join("".join(out).split())
 
 
-class ThrottledError(OAuthError):
-    """Too many failed attempts from this source: 429 with ``Retry-After`` (RFC 6585 §4).
+def error_response(exc: OAuthError | ThrottledError) -> JsonResponse:
+    """JSON error body; a 401 names the scheme the client should use (RFC 6749 §5.2).
 
-    The body keeps an RFC 6749 code (``invalid_client``) so OAuth client
-    libraries still recognise it; the status and header say when to retry.
+    A ``ThrottledError`` (too many failed client authentications from this
+    source) is 429 with ``Retry-After`` (RFC 6585 §4); its body keeps an RFC
+    6749 code, ``invalid_client``, so OAuth client libraries still recognise it.
     """
-
-    def __init__(self, error: str, description: str, *, retry_after: int):
-        super().__init__(error, description, status=429)
-        self.retry_after = max(1, int(retry_after))
-
-
-def error_response(exc: OAuthError) -> JsonResponse:
-    """JSON error body; a 401 names the scheme the client should use (RFC 6749 §5.2)."""
+    if isinstance(exc, ThrottledError):
+        error, description, status = "invalid_client", exc.message, 429
+    else:
+        error, description, status = exc.error, exc.description, exc.status
     response = JsonResponse(
-        {"error": exc.error, "error_description": safe_description(exc.description)},
-        status=exc.status,
+        {"error": error, "error_description": safe_description(description)}, status=status
     )
-    if exc.status == 401:
+    if status == 401:
         response["WWW-Authenticate"] = 'Basic realm="authsite", error="invalid_client"'
     if isinstance(exc, ThrottledError):
-        response["Retry-After"] = str(exc.retry_after)
+        response["Retry-After"] = str(max(1, exc.retry_after))
     no_store(response)
     return response
 

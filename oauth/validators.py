@@ -22,6 +22,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from django.utils import timezone
 
 from common.conf import authsite_settings
+from common.exceptions import ThrottledError
 from common.logging import current_request_var
 from oauth import claims, client_auth, consent, keys, revocation, services, signals, tokens
 from oauth.exceptions import ClaimsRequestError, InvalidJWT, OAuthError
@@ -106,6 +107,8 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
                 raise errors.InvalidRequestError(
                     description=exc.description, request=request
                 ) from None
+            return False
+        except ThrottledError:  # the token view's precheck answers 429; a race lands here
             return False
         request.client = application
         request.client_id = application.client_id

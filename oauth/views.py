@@ -35,6 +35,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import auth_details, session_id
 from common.conf import authsite_settings
+from common.exceptions import ThrottledError
 from oauth import (
     client_auth,
     consent,
@@ -388,7 +389,7 @@ class TokenView(DOTTokenView):
             client_auth.precheck(client_auth.ClientRequest.from_django(request))
             if not request.POST.get("grant_type"):
                 raise OAuthError("invalid_request", "The grant_type parameter is missing.")
-        except OAuthError as exc:
+        except (OAuthError, ThrottledError) as exc:
             return error_response(exc)
         try:
             response = super().post(request, *args, **kwargs)
@@ -457,7 +458,7 @@ def _client_endpoint(handler):
             if not token:
                 raise OAuthError("invalid_request", "The token parameter is missing.")
             return no_store(handler(request, client, token))
-        except OAuthError as exc:
+        except (OAuthError, ThrottledError) as exc:
             return error_response(exc)
 
     view.__name__ = handler.__name__

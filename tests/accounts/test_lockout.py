@@ -21,9 +21,10 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from accounts import lockout
-from accounts.models import SignInFailure, SignInLock, User
+from accounts.models import SignInLock, User
 from audit.events import Action
 from audit.models import AuditEvent
+from common.models import RateLimitWindow
 from tests.support.servers import REPO, Server, base_env, manage
 
 pytestmark = pytest.mark.django_db
@@ -190,9 +191,10 @@ def test_each_new_lock_of_the_same_source_lasts_twice_as_long_up_to_the_cap(user
         lock = lock_once(user, "192.0.2.7", now)
         durations.append((lock.locked_until - now).total_seconds())
         assert lockout.start_attempt("alice", user, "192.0.2.7", now=now).locked
-        assert lockout.is_locked("alice", user, "192.0.2.7", now=now)
         now = lock.locked_until + timedelta(seconds=1)  # the lock has ended
-        assert not lockout.is_locked("alice", user, "192.0.2.7", now=now)
+        after = lockout.start_attempt("alice", user, "192.0.2.7", now=now)
+        assert not after.locked
+        lockout.record_success(after)  # takes the attempt back
 
     assert durations == [900, 1800, 3000]
     assert SignInLock.objects.get().level == 3
@@ -294,7 +296,7 @@ def test_a_lock_survives_a_redis_flush(client, user, password, settings, redis_u
 
     assert GENERIC_ERROR in response.content.decode() and not is_signed_in(client)
     # The refusal put the mirror back, so the next refusal needs no database query.
-    assert connection.keys("*authsite:lo:lock:*")
+    assert connection.keys("*authsite:rl:signin-lock:*")
     forget_counters()  # while this test's cache settings are in force
 
 
@@ -308,7 +310,7 @@ def test_with_redis_unreachable_sign_in_works_and_locks_hold_in_postgres(
 
     assert post_login(Client(), "alice", password).status_code == 302
     fail_times(client, "alice", 4)
-    assert SignInFailure.objects.get(scope="pair").count == 4
+    assert RateLimitWindow.objects.get(scope="signin-pair").count == 4
     fail_times(client, "alice", 1)
     refused = post_login(client, "alice", password)
 

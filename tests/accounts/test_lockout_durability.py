@@ -51,9 +51,9 @@ def test_the_fifth_failure_locks_though_redis_lost_the_first_four(user, password
     right password is refused like a wrong one."""
     client = Client()
     fail(client, 4)
-    assert own_redis.client().keys("*authsite:lo:pair:*")  # Redis was counting
+    assert own_redis.client().keys("*authsite:rl:signin-pair:*")  # Redis was counting
     own_redis.flushall() if loss == "FLUSHALL" else own_redis.restart()
-    assert not own_redis.client().keys("*authsite:lo:*")
+    assert not own_redis.client().keys("*authsite:rl:signin-*")
 
     fail(client, 1)
 

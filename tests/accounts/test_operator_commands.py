@@ -109,7 +109,7 @@ def test_createuser_runs_the_password_validators(db, password, message):
 def lock_alice(user, ip):
     for _ in range(5):
         lockout.record_failure(lockout.start_attempt("alice", user, ip))
-    assert lockout.is_locked("alice", user, ip)
+    assert lockout.start_attempt("alice", user, ip).locked
 
 
 def test_unlock_ends_every_lock_of_the_user_and_is_audited(user, password):
@@ -120,10 +120,11 @@ def test_unlock_ends_every_lock_of_the_user_and_is_audited(user, password):
 
     assert output.strip() == "Cleared 2 sign-in locks of alice."
     assert not SignInLock.objects.exists()
-    assert not lockout.is_locked("alice", user, "192.0.2.1")
+    attempt = lockout.start_attempt("alice", user, "192.0.2.1")
+    assert not attempt.locked
     # The counters restarted too: one more failure does not lock again.
-    lockout.record_failure(lockout.start_attempt("alice", user, "192.0.2.1"))
-    assert not lockout.is_locked("alice", user, "192.0.2.1")
+    assert lockout.record_failure(attempt) is None
+    assert not lockout.start_attempt("alice", user, "192.0.2.1").locked
     event = AuditEvent.objects.get(action=Action.USER_UNLOCKED)
     assert event.target_id == str(user.uuid) and event.details["locks"] == 2
 

@@ -19,7 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import lockout, sessions, tasks
-from accounts.models import FailedSignIn, SignInFailure, SignInLock, UserSession
+from accounts.models import FailedSignIn, SignInLock, UserSession
+from common.models import RateLimitWindow
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +50,12 @@ def failure(ago: timedelta) -> FailedSignIn:
     )
 
 
-def counter(ago: timedelta) -> SignInFailure:
-    return SignInFailure.objects.create(
-        scope="pair", key=f"k{ago.total_seconds()}", window_start=timezone.now() - ago, count=3
+def counter(ago: timedelta) -> RateLimitWindow:
+    return RateLimitWindow.objects.create(
+        scope="signin-pair",
+        key=f"k{ago.total_seconds()}",
+        window_start=timezone.now() - ago,
+        count=3,
     )
 
 
@@ -75,7 +79,7 @@ def test_rows_past_their_use_and_the_retention_go_and_the_rest_stay(retention):
     }
     assert not SignInLock.objects.filter(pk=expired.pk).exists()
     assert list(FailedSignIn.objects.all()) == [recent_failure]
-    assert list(SignInFailure.objects.all()) == [recent_counter]
+    assert list(RateLimitWindow.objects.all()) == [recent_counter]
     assert old_failure.pk and old_counter.pk
 
 

@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
 
-from accounts.models import SignInFailure
 from audit.events import Action
 from audit.models import AuditEvent
+from common.models import RateLimitWindow
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def no_attempt_recorded() -> bool:
     failures = AuditEvent.objects.filter(
         action__in=[Action.LOGIN_FAILED, Action.LOGIN_LOCKED, Action.PASSWORD_CHANGED]
     )
-    return not failures.exists() and not SignInFailure.objects.exists()
+    return not failures.exists() and not RateLimitWindow.objects.exists()
 
 
 FORMS = {

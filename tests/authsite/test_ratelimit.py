@@ -1,4 +1,4 @@
-"""common.ratelimit: atomic fixed-window counters that fail open."""
+"""common.ratelimit: atomic sliding-window limits that fail open, or count in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django_redis.cache import RedisCache
@@ -13,6 +14,7 @@ from django_redis.cache import RedisCache
 from django.core.cache import caches
 
 from common import ratelimit
+from common.models import RateLimitWindow
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
@@ -57,8 +59,10 @@ def test_parallel_hits_never_overshoot_the_limit(backend, key):
         thread.join()
 
     assert sum(result.allowed for result in results) == 50
-    assert sorted(result.count for result in results) == list(range(1, 101))
-    assert ratelimit.peek(key, limit=50, window_seconds=60).count == 100
+    # Each allowed hit saw a distinct count; a refused one is not recorded.
+    assert sorted(result.count for result in results if result.allowed) == list(range(1, 51))
+    assert all(result.count == 51 for result in results if not result.allowed)
+    assert ratelimit.peek(key, limit=50, window_seconds=60).count == 50
 
 
 def test_hits_are_allowed_up_to_the_limit_and_say_when_to_retry(backend, key):
@@ -88,13 +92,28 @@ def test_reset_forgets_the_count(backend, key):
     assert ratelimit.hit(key, limit=2, window_seconds=60).count == 1
 
 
-def test_the_window_starts_at_the_first_hit_and_is_not_extended(backend, key):
+def test_a_refused_hit_does_not_extend_the_window(backend, key):
     ratelimit.hit(key, limit=1, window_seconds=1)
     time.sleep(0.5)
     assert not ratelimit.hit(key, limit=1, window_seconds=1).allowed
     time.sleep(0.7)
     fresh = ratelimit.hit(key, limit=1, window_seconds=1)
     assert (fresh.allowed, fresh.count) == (True, 1)
+
+
+def test_the_window_slides_each_event_counts_for_window_seconds_from_its_own_time(backend, key):
+    """Limit 2 in 2 s: hits at 0 s and 1 s fill it; at 2.2 s the first has left the
+    window (one slot frees, not the whole window), and the second still counts."""
+    ratelimit.hit(key, limit=2, window_seconds=2)
+    time.sleep(1)
+    ratelimit.hit(key, limit=2, window_seconds=2)
+    assert not ratelimit.hit(key, limit=2, window_seconds=2).allowed
+    time.sleep(1.2)
+    slid = ratelimit.hit(key, limit=2, window_seconds=2)
+    assert (slid.allowed, slid.count) == (True, 2)
+    refused = ratelimit.hit(key, limit=2, window_seconds=2)
+    assert not refused.allowed
+    assert refused.retry_after == 1  # the 1 s hit leaves the window 0.8 s from now
 
 
 def test_keys_are_namespaced_and_hashed(backend):
@@ -132,3 +151,51 @@ def test_an_unreachable_cache_fails_open_and_warns_once(settings, caplog, key):
     assert len(warnings) == 1
     assert scope in warnings[0].getMessage()
     assert "client-x" not in warnings[0].getMessage()
+
+
+def test_hit_all_counts_every_key_or_none(backend, key):
+    """One event under several keys: refused as a whole once any key is at its limit."""
+    other = f"{key}-other"
+    first = ratelimit.hit_all([(key, 1), (other, None)], window_seconds=60)
+    assert (first.allowed, first.counts) == (True, (1, 1))
+    second = ratelimit.hit_all([(key, 1), (other, None)], window_seconds=60)
+    assert not second.allowed and 0 < second.retry_after <= 60
+    assert ratelimit.peek(other, limit=5, window_seconds=60).count == 1
+    ratelimit.undo(first)
+    assert ratelimit.peek(key, limit=1, window_seconds=60).count == 0
+    assert ratelimit.peek(other, limit=5, window_seconds=60).count == 0
+
+
+def test_a_block_refuses_until_it_ends(backend, key):
+    from django.utils import timezone
+
+    now = timezone.now()
+    ratelimit.block(f"{key}-block", until=now + timedelta(seconds=30), now=now)
+    blocked = ratelimit.hit_all([(key, 5)], window_seconds=60, blocked_by=[f"{key}-block"], now=now)
+    assert blocked.blocked and not blocked.allowed and 29 <= blocked.retry_after <= 30
+    assert ratelimit.peek(key, limit=5, window_seconds=60).count == 0  # nothing counted
+    ratelimit.unblock(f"{key}-block")
+    assert ratelimit.hit_all([(key, 5)], window_seconds=60, blocked_by=[f"{key}-block"]).allowed
+
+
+@pytest.mark.django_db
+def test_a_durable_limit_counts_in_postgresql_while_redis_is_unreachable(settings, key):
+    """durable=True never fails open: without Redis the database counts and refuses."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    results = [ratelimit.hit(key, limit=2, window_seconds=60, durable=True) for _ in range(3)]
+    assert [(result.allowed, result.count) for result in results] == [
+        (True, 1),
+        (True, 2),
+        (False, 3),
+    ]
+    row = RateLimitWindow.objects.get()
+    assert (row.scope, row.count) == ("test", 2) and key not in row.key
+    assert not ratelimit.peek(key, limit=2, window_seconds=60, durable=True).allowed
+    ratelimit.reset(key, durable=True)
+    assert ratelimit.peek(key, limit=2, window_seconds=60, durable=True).count == 0

@@ -96,7 +96,8 @@ def test_the_lockout_ends_with_the_window(client_at, service, settings):
 
 
 def test_an_operator_can_unblock_a_source(client_at, service):
-    from oauth import client_auth
+    """From a shell: ``ratelimit.reset`` on the pair's and the address's keys."""
+    from common import ratelimit
 
     app, secret = service
     address = fresh_address()
@@ -104,7 +105,8 @@ def test_an_operator_can_unblock_a_source(client_at, service):
     for _ in range(10):
         call(caller, "token", app.client_id, "wrong")
     assert_throttled(call(caller, "token", app.client_id, secret))
-    client_auth.reset_throttle(address, app.client_id)
+    ratelimit.reset(f"client-auth:{app.client_id}|{address}")
+    ratelimit.reset(f"client-auth-ip:{address}")
     assert call(caller, "token", app.client_id, secret).status_code == HTTPStatus.OK
 
 
