@@ -49,12 +49,6 @@ def count_login_failed(sender, credentials, request=None, **kwargs):
     )
 
 
-@receiver(user_logged_out, dispatch_uid="accounts.record_sign_out")
-def record_sign_out(sender, request, user, **kwargs):
-    if user is not None:
-        record(Action.LOGOUT, actor=user, target=user, request=request)
-
-
 @receiver(user_logged_in, dispatch_uid="accounts.track_session_started")
 def track_session_started(sender, request, user, **kwargs):
     """List the new session on the account page (device, address, last seen)."""
