@@ -297,16 +297,12 @@ async def arequest_user(request):
     return await sync_to_async(request_user)(request)
 
 
-REMEMBER_KEY = "authsite_remember_device"
-
-
 def apply_remember_choice(session, remember: bool) -> None:
     """'Keep me signed in': a bounded persistent cookie, else one that ends with the browser.
 
     Either way the server forgets the session after the same bounded time
     (``AUTHSITE_REMEMBER_DEVICE_DAYS`` when remembered, ``SESSION_COOKIE_AGE`` otherwise).
     """
-    session.pop(REMEMBER_KEY, None)
     session.set_expiry(authsite_settings.REMEMBER_DEVICE_DAYS * 86400 if remember else 0)
 
 
