@@ -23,20 +23,24 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from accounts import mfa
 from accounts.forms import AdminLoginForm
+from accounts.services.mfa.common import has_mfa, session_used_second_factor
+from accounts.services.mfa.pending import start_pending_sign_in
+from accounts.services.sign_in import complete_sign_in
 from common.conf import authsite_settings
 
 
 class AdminLoginView(LoginView):
     def form_valid(self, form):
         user = form.get_user()
-        if mfa.has_mfa(user):
+        if has_mfa(user):
             target = self.get_success_url()
-            mfa.start_pending_sign_in(self.request.session, user, next_url=target)
+            start_pending_sign_in(self.request.session, user, next_url=target)
             query = urlencode({REDIRECT_FIELD_NAME: target})
             return HttpResponseRedirect(f"{reverse('accounts:mfa-verify')}?{query}")
-        return super().form_valid(form)
+        # Django's LoginView.form_valid, with the sign-in every path ends in.
+        complete_sign_in(self.request, user, methods=["pwd"], remember=None)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class AuthsiteAdminSite(admin.AdminSite):
@@ -93,9 +97,9 @@ class AuthsiteAdminSite(admin.AdminSite):
             return None  # Django's own check sends them to the login page
         if request.path == reverse("admin:logout", current_app=self.name):
             return None
-        if mfa.session_used_second_factor(request.session):
+        if session_used_second_factor(request.session):
             return None
         query = urlencode({REDIRECT_FIELD_NAME: request.get_full_path()})
-        if mfa.has_mfa(user):
+        if has_mfa(user):
             return HttpResponseRedirect(f"{reverse('accounts:mfa-verify')}?{query}")
         return HttpResponseRedirect(f"{reverse('accounts:mfa-setup')}?{query}")

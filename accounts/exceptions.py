@@ -30,7 +30,56 @@ class SignInLockedError(AccountsError, PermissionDenied):
     message = "The username/e-mail or password is incorrect."
 
 
-# (sign-in and MFA errors go here)
+class MFAError(AccountsError):
+    """A second factor, or a step of enrolling one, was refused; ``message`` is safe to show.
+
+    Throttled attempts raise ``ThrottledError`` instead (status 429, ``retry_after``).
+    """
+
+    code = "invalid"
+    message = "The second factor was not accepted."
+
+
+class MFARequestError(MFAError):
+    """The browser's WebAuthn request was not a JSON object."""
+
+    code = "bad_request"
+    message = "The request was not a JSON object."
+
+
+class ChallengeExpiredError(MFAError):
+    """No live WebAuthn challenge of this kind: never issued, already used, or too old."""
+
+    code = "challenge"
+    message = "This request has expired. Start again with the button on the page."
+
+
+class CredentialRefusedError(MFAError):
+    """An authenticator's answer did not verify, or names no usable credential."""
+
+    code = "invalid"
+    message = "The security key or passkey was not accepted."
+
+
+class DuplicateCredentialError(MFAError):
+    """The security key being registered is registered already."""
+
+    code = "duplicate"
+    message = "This security key is already registered."
+
+
+class InvalidCodeError(MFAError):
+    """An authenticator-app code or recovery code is wrong or was used already."""
+
+    code = "invalid"
+    message = "That code is not valid or was already used."
+
+
+class SignInExpiredError(MFAError):
+    """The pending sign-in between the password and the second factor is gone."""
+
+    code = "expired"
+    message = "Your sign-in took too long. Sign in again."
 
 
 # --- Passwords, e-mail change and registration ----------------------------------------

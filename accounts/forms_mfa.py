@@ -5,8 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts import mfa
 from accounts.forms import PASSWORD_MAX_LENGTH
+from accounts.services.mfa.common import check_current_password
+from accounts.services.mfa.totp import TOTP_DIGITS, clean_otp
+from common.exceptions import ThrottledError
 
 
 class CurrentPasswordForm(forms.Form):
@@ -27,8 +29,8 @@ class CurrentPasswordForm(forms.Form):
     def clean_password(self):
         password = self.cleaned_data["password"]
         try:
-            ok = mfa.check_current_password(self.user, password)
-        except mfa.MFAError as exc:
+            ok = check_current_password(self.user, password)
+        except ThrottledError as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from None
         if not ok:
             raise forms.ValidationError(
@@ -61,8 +63,8 @@ class TOTPSetupForm(CurrentPasswordForm):
     field_order = ["code", "password"]
 
     def clean_code(self):
-        code = mfa.clean_otp(self.cleaned_data["code"])
-        if len(code) != mfa.TOTP_DIGITS or not code.isascii() or not code.isdigit():
+        code = clean_otp(self.cleaned_data["code"])
+        if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
             raise forms.ValidationError(
                 _("Enter the 6-digit code your authenticator app shows now."), code="format"
             )

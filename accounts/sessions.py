@@ -18,10 +18,17 @@ from django.contrib.auth import (
     load_backend,
 )
 from django.contrib.auth import get_user as django_get_user
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from accounts.lockout import _delete_in_batches
+from accounts.models import UserSession
 from accounts.session_store import bump_epoch
+from audit.events import Action
+from audit.services import record
+from common.conf import authsite_settings
 from common.net import client_ip
 
 AUTH_TIME_KEY = "authsite_auth_time"
@@ -102,8 +109,6 @@ def _session_store(session_key: str | None = None):
 
 def start_tracking(request, user) -> None:
     """Write the ``UserSession`` row of the session ``login()`` has just created."""
-    from accounts.models import UserSession
-
     session = getattr(request, "session", None)
     if session is None:
         return
@@ -124,8 +129,6 @@ def start_tracking(request, user) -> None:
 
 def stop_tracking(request) -> None:
     """Remove the row of the session that is signing out (``user_logged_out``)."""
-    from accounts.models import UserSession
-
     session = getattr(request, "session", None) if request is not None else None
     if session is not None and session.session_key:
         UserSession.objects.filter(session_key=session.session_key).delete()
@@ -137,8 +140,6 @@ def touch_session(request) -> None:
     One UPDATE that matches nothing when the row is fresh; a session signed in
     before tracking existed gets its row here.
     """
-    from accounts.models import UserSession
-
     key = request.session.session_key
     if not key or not request.user.is_authenticated:
         return
@@ -166,10 +167,6 @@ def list_sessions(user):
     the current password (its auth hash): after a password change the other
     sessions are dead even though their rows were not removed yet.
     """
-    from django.contrib.sessions.models import Session
-
-    from accounts.models import UserSession
-
     rows = list(UserSession.objects.filter(user=user).order_by("-last_seen", "-pk"))
     stored = Session.objects.filter(
         session_key__in=[row.session_key for row in rows], expire_date__gt=timezone.now()
@@ -197,9 +194,6 @@ def end_session(row, *, request=None, ended_by: str = "user") -> None:
     (``accounts.session_store``).
     The caller must already have checked that the row belongs to the actor.
     """
-    from audit.events import Action
-    from audit.services import record
-
     _session_store(row.session_key).delete()
     row.delete()
     bump_epoch(row.user_id)  # after the delete: a cached copy left behind is distrusted
@@ -235,8 +229,6 @@ def end_sessions(user, *, keep: str | None = None) -> int:
     without a row are ended anyway at their next request: Django checks the
     password hash stored in every session (session-auth-hash).
     """
-    from accounts.models import UserSession
-
     rows = UserSession.objects.filter(user=user)
     if keep:
         rows = rows.exclude(session_key=keep)
@@ -264,8 +256,6 @@ def get_user(request):
     while Redis missed its delete is then gone, and a kept session continues.
     The common path adds no query. The rest is Django's code, unchanged.
     """
-    from django.contrib.auth.models import AnonymousUser
-
     session = request.session
     try:
         user_id = _get_user_session_key(request)
@@ -307,18 +297,12 @@ async def arequest_user(request):
     return await sync_to_async(request_user)(request)
 
 
-REMEMBER_KEY = "authsite_remember_device"
-
-
 def apply_remember_choice(session, remember: bool) -> None:
     """'Keep me signed in': a bounded persistent cookie, else one that ends with the browser.
 
     Either way the server forgets the session after the same bounded time
     (``AUTHSITE_REMEMBER_DEVICE_DAYS`` when remembered, ``SESSION_COOKIE_AGE`` otherwise).
     """
-    from common.conf import authsite_settings
-
-    session.pop(REMEMBER_KEY, None)
     session.set_expiry(authsite_settings.REMEMBER_DEVICE_DAYS * 86400 if remember else 0)
 
 
@@ -329,11 +313,6 @@ def prune_ended_sessions(*, now=None, batch_size: int = 1000) -> dict[str, int]:
     the account page prunes a user's dead rows only when that user looks.
     Both go here, in batches, on the daily retention job. Safe to run twice.
     """
-    from django.contrib.sessions.models import Session
-
-    from accounts.lockout import _delete_in_batches
-    from accounts.models import UserSession
-
     now = now or timezone.now()
     expired = _delete_in_batches(Session.objects.filter(expire_date__lte=now), batch_size)
     live = Session.objects.filter(expire_date__gt=now).values("session_key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -44,6 +45,14 @@ def record_admin_log_entry(sender, instance: LogEntry, created: bool, raw: bool 
             "change_message": instance.get_change_message(),
         },
     )
+
+
+@receiver(user_logged_out, dispatch_uid="audit.record_sign_out")
+def record_sign_out(sender, request, user, **kwargs):
+    """Signing out is Django's ``logout()`` (the hosted page, the account page and the
+    admin all call it), so it is recorded here rather than by a service."""
+    if user is not None:
+        record(Action.LOGOUT, actor=user, target=user, request=request)
 
 
 class AuditedDeletionsMixin:

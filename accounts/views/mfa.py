@@ -8,11 +8,9 @@ with status 400 (429 when throttled), never a 500.
 from __future__ import annotations
 
 import json
-import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -23,19 +21,20 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import mfa, sessions
+from accounts.exceptions import MFAError, MFARequestError, SignInExpiredError
 from accounts.forms_mfa import CurrentPasswordForm, TOTPSetupForm, VerifyCodeForm, WebAuthnNameForm
 from accounts.http import next_url, with_next
 from accounts.models import WebAuthnCredential
-from common.net import client_ip
+from accounts.services.mfa import common, recovery, totp, webauthn
+from accounts.services.mfa.pending import Pending, signing_in
+from common.exceptions import AuthsiteError, ThrottledError
 
 _no_store = [never_cache, sensitive_post_parameters("password", "code")]
 
 
-def json_error(exc: mfa.MFAError) -> JsonResponse:
-    status = 429 if exc.code == "throttled" else 400
-    response = JsonResponse({"error": exc.code, "detail": exc.message}, status=status)
-    if exc.retry_after:
+def json_error(exc: AuthsiteError) -> JsonResponse:
+    response = JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status)
+    if getattr(exc, "retry_after", 0):
         response["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -44,26 +43,15 @@ def json_body(request) -> dict:
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise mfa.MFAError(_("The request was not valid JSON."), code="bad_request") from None
+        raise MFARequestError(_("The request was not valid JSON.")) from None
     if not isinstance(body, dict):
-        raise mfa.MFAError(_("The request was not a JSON object."), code="bad_request")
+        raise MFARequestError(_("The request was not a JSON object."))
     return body
 
 
-def keep_new_recovery_codes(request, codes: list[str]) -> None:
-    """Hand freshly generated codes to the next page view, encrypted, for one showing."""
-    request.session[mfa.NEW_RECOVERY_CODES_KEY] = {
-        "codes": mfa.encrypt(" ".join(codes)),
-        "at": int(time.time()),
-    }
-
-
-def after_first_factor(request, target: str | None) -> str:
-    """Where to go after enrolling: the recovery codes first, when the user has none."""
-    if mfa.unused_recovery_codes(request.user) == 0:
-        keep_new_recovery_codes(request, mfa.generate_recovery_codes(request.user, request=request))
-        return with_next(reverse("accounts:mfa-recovery-codes"), target)
-    return target or reverse("accounts:mfa")
+def signed_in_target(request, pending: Pending) -> str:
+    """Where a sign-in that passed its second factor continues."""
+    return pending.next_url or next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 # --- overview and enrolment ---
@@ -72,10 +60,10 @@ def after_first_factor(request, target: str | None) -> str:
 def overview_context(request, **forms) -> dict:
     user = request.user
     return {
-        "totp": mfa.confirmed_totp(user),
+        "totp": totp.confirmed_totp(user),
         "credentials": WebAuthnCredential.objects.filter(user=user).order_by("created"),
-        "recovery_left": mfa.unused_recovery_codes(user),
-        "has_mfa": mfa.has_mfa(user),
+        "recovery_left": recovery.unused_recovery_codes(user),
+        "has_mfa": common.has_mfa(user),
         "remove_form": forms.get("remove_form") or CurrentPasswordForm(user, prefix="remove"),
         "key_form": WebAuthnNameForm(user, prefix="key"),
         "failed_credential": forms.get("failed_credential"),
@@ -97,7 +85,7 @@ class TOTPSetupView(LoginRequiredMixin, View):
     template_name = "accounts/mfa/totp_setup.html"
 
     def get(self, request):
-        if mfa.confirmed_totp(request.user):
+        if totp.confirmed_totp(request.user):
             messages.info(request, _("An authenticator app is already set up."))
             return redirect("accounts:mfa")
         return self.render_form(request, TOTPSetupForm(request.user))
@@ -105,13 +93,11 @@ class TOTPSetupView(LoginRequiredMixin, View):
     def post(self, request):
         target = next_url(request)
         form = TOTPSetupForm(request.user, data=request.POST)
-        secret = self.pending_secret(request)
+        secret = totp.pending_setup_secret(request.session)
         if form.is_valid() and secret:
-            if mfa.confirm_totp(request.user, secret, form.cleaned_data["code"], request=request):
-                request.session.pop(mfa.TOTP_SETUP_KEY, None)
-                mfa.note_second_factor(request.session, ["otp"])
+            if totp.confirm_totp_setup(request, secret, form.cleaned_data["code"]):
                 messages.success(request, _("Your authenticator app is set up."))
-                return HttpResponseRedirect(after_first_factor(request, target))
+                return HttpResponseRedirect(recovery.after_first_factor(request, target))
             form.add_error(
                 "code",
                 _(
@@ -121,26 +107,13 @@ class TOTPSetupView(LoginRequiredMixin, View):
             )
         return self.render_form(request, form, status=200)
 
-    def pending_secret(self, request) -> str | None:
-        stored = request.session.get(mfa.TOTP_SETUP_KEY)
-        if isinstance(stored, dict) and time.time() - stored.get("at", 0) < 3600:
-            return mfa.decrypt(stored.get("secret", ""))
-        return None
-
     def render_form(self, request, form, status=200):
-        secret = self.pending_secret(request)
-        if secret is None:
-            # Kept encrypted in the session until confirmed; a reload shows the same one.
-            secret = mfa.new_totp_secret()
-            request.session[mfa.TOTP_SETUP_KEY] = {
-                "secret": mfa.encrypt(secret),
-                "at": int(time.time()),
-            }
+        secret = totp.setup_secret(request.session)
         form.mark_invalid_fields()
-        uri = mfa.provisioning_uri(request.user, secret)
+        uri = totp.provisioning_uri(request.user, secret)
         context = {
             "form": form,
-            "qr_svg": mfa.qr_svg(uri),
+            "qr_svg": totp.qr_svg(uri),
             "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "next_url": next_url(request) or "",
         }
@@ -155,7 +128,7 @@ class TOTPRemoveView(LoginRequiredMixin, View):
             form.mark_invalid_fields()
             context = overview_context(request, remove_form=form)
             return render(request, "accounts/mfa/overview.html", context, status=400)
-        if mfa.remove_totp(request.user, request=request):
+        if totp.remove_totp(request.user, request=request):
             messages.success(request, _("The authenticator app was removed."))
         return redirect("accounts:mfa")
 
@@ -171,25 +144,21 @@ class RecoveryCodesView(LoginRequiredMixin, View):
 
     def post(self, request):
         form = CurrentPasswordForm(request.user, data=request.POST)
-        if not mfa.has_mfa(request.user):
+        if not common.has_mfa(request.user):
             form.add_error(
                 None, _("Set up an authenticator app or a security key before recovery codes.")
             )
         if not form.is_valid():
             form.mark_invalid_fields()
             return self.render_page(request, form, status=400)
-        keep_new_recovery_codes(request, mfa.generate_recovery_codes(request.user, request=request))
+        recovery.regenerate_recovery_codes(request)
         return HttpResponseRedirect(with_next(reverse("accounts:mfa-recovery-codes"), None))
 
     def render_page(self, request, form, status=200):
-        codes = []
-        stored = request.session.pop(mfa.NEW_RECOVERY_CODES_KEY, None)
-        if isinstance(stored, dict) and time.time() - stored.get("at", 0) < 600:
-            codes = (mfa.decrypt(stored.get("codes", "")) or "").split()
         context = {
-            "codes": codes,
-            "remaining": mfa.unused_recovery_codes(request.user),
-            "has_mfa": mfa.has_mfa(request.user),
+            "codes": recovery.take_new_recovery_codes(request.session),
+            "remaining": recovery.unused_recovery_codes(request.user),
+            "has_mfa": common.has_mfa(request.user),
             "form": form,
             "next_url": next_url(request) or "",
         }
@@ -203,14 +172,14 @@ class WebAuthnRegisterOptionsView(LoginRequiredMixin, View):
     def post(self, request):
         try:
             body = json_body(request)
-        except mfa.MFAError as exc:
+        except MFAError as exc:
             return json_error(exc)
         data = {k: v for k, v in body.items() if isinstance(v, str)}
         form = WebAuthnNameForm(request.user, data=data)
         if not form.is_valid():
             errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
             throttled = any(
-                e.code == "throttled" for e in form.errors.as_data().get("password", [])
+                e.code == ThrottledError.code for e in form.errors.as_data().get("password", [])
             )
             return JsonResponse(
                 {
@@ -218,9 +187,9 @@ class WebAuthnRegisterOptionsView(LoginRequiredMixin, View):
                     "detail": " ".join(sum(errors.values(), [])),
                     "fields": errors,
                 },
-                status=429 if throttled else 400,
+                status=ThrottledError.status if throttled else 400,
             )
-        options = mfa.registration_options(
+        options = webauthn.registration_options(
             request.session, request.user, name=form.cleaned_data["name"]
         )
         return JsonResponse(json.loads(options))
@@ -232,14 +201,12 @@ class WebAuthnRegisterVerifyView(LoginRequiredMixin, View):
 
     def post(self, request):
         try:
-            body = json_body(request)
-            mfa.register_credential(request.session, request.user, body, request=request)
-        except mfa.MFAError as exc:
+            webauthn.enrol_security_key(request, request.body)
+        except MFAError as exc:
             return json_error(exc)
-        mfa.note_second_factor(request.session, ["hwk"])
         target = next_url(request)
         messages.success(request, _("Your security key was added."))
-        return JsonResponse({"redirect": after_first_factor(request, target)})
+        return JsonResponse({"redirect": recovery.after_first_factor(request, target)})
 
 
 @method_decorator(_no_store, name="dispatch")
@@ -251,7 +218,7 @@ class WebAuthnRemoveView(LoginRequiredMixin, View):
             form.mark_invalid_fields()
             context = overview_context(request, failed_credential=(pk, form))
             return render(request, "accounts/mfa/overview.html", context, status=400)
-        mfa.remove_credential(request.user, credential, request=request)
+        webauthn.remove_credential(request.user, credential, request=request)
         messages.success(request, _("The security key was removed."))
         return redirect("accounts:mfa")
 
@@ -259,33 +226,12 @@ class WebAuthnRemoveView(LoginRequiredMixin, View):
 # --- the sign-in step --------------------------------------------------------------------------
 
 
-def signing_in(request) -> mfa.Pending | None:
-    """The pending sign-in, or the signed-in user asked to prove a second factor (step-up)."""
-    pending = mfa.pending_sign_in(request.session)
-    if pending is None and request.user.is_authenticated and mfa.has_mfa(request.user):
-        return mfa.Pending(user=request.user, next_url=next_url(request) or "", backend="")
-    return pending
-
-
-def finish_sign_in(request, pending: mfa.Pending, *, methods: list[str], method: str) -> str:
-    """Sign in now that the second factor passed; return where to go."""
-    user = pending.user
-    mfa.end_pending_sign_in(request.session)
-    mfa.forget_attempts(user)
-    mfa.record_used(user, method, request)
-    request.authsite_amr = methods  # read by accounts.receivers on user_logged_in
-    backend = pending.backend or settings.AUTHENTICATION_BACKENDS[0]
-    remember = bool(request.session.get(sessions.REMEMBER_KEY))
-    login(request, user, backend=backend)  # rotates the session key
-    sessions.apply_remember_choice(request.session, remember)
-    return pending.next_url or next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
-
-
 @method_decorator(_no_store, name="dispatch")
 class VerifyView(View):
     """The second step of sign-in: a code from the app, a security key, or a recovery code."""
 
     template_name = "accounts/mfa/verify.html"
+    steps = {"totp": totp.sign_in_with_totp, "recovery": recovery.sign_in_with_recovery_code}
 
     def get(self, request):
         pending = signing_in(request)
@@ -303,34 +249,21 @@ class VerifyView(View):
                 request, pending, error=_("Enter the code, then choose Verify."), status=400
             )
         method = form.cleaned_data["method"]
-        code = form.cleaned_data["code"]
         try:
-            mfa.check_attempt(pending.user, client_ip(request) or "")
-        except mfa.MFAError as exc:
-            mfa.record_failed(pending.user, method, request, reason="throttled")
-            return self.render_page(request, pending, error=exc.message, method=method, status=429)
-        if method == "totp" and mfa.use_totp(pending.user, code):
-            return HttpResponseRedirect(
-                finish_sign_in(request, pending, methods=mfa.AMR_TOTP, method="totp")
+            self.steps[method](request, pending, form.cleaned_data["code"])
+        except MFAError as exc:
+            return self.render_page(request, pending, error=exc.message, method=method, status=400)
+        except ThrottledError as exc:
+            return self.render_page(
+                request, pending, error=exc.message, method=method, status=exc.status
             )
-        if method == "recovery" and mfa.use_recovery_code(pending.user, code):
-            target = finish_sign_in(
-                request, pending, methods=mfa.AMR_RECOVERY_CODE, method="recovery_code"
-            )
-            left = mfa.unused_recovery_codes(pending.user)
+        if method == "recovery":
             messages.warning(
                 request,
                 _("You used a recovery code; %(left)s left. Generate new ones if you run low.")
-                % {"left": left},
+                % {"left": recovery.unused_recovery_codes(pending.user)},
             )
-            return HttpResponseRedirect(target)
-        mfa.record_failed(pending.user, method, request)
-        error = (
-            _("That code is not valid or was already used. Enter the code the app shows now.")
-            if method == "totp"
-            else _("That recovery code is not valid or was already used. Check it and retry.")
-        )
-        return self.render_page(request, pending, error=error, method=method, status=400)
+        return HttpResponseRedirect(signed_in_target(request, pending))
 
     def expired(self, request):
         messages.error(request, _("Your sign-in took too long. Sign in again."))
@@ -339,9 +272,9 @@ class VerifyView(View):
     def render_page(self, request, pending, *, error="", method="", status=200):
         user = pending.user
         context = {
-            "has_totp": mfa.confirmed_totp(user) is not None,
+            "has_totp": totp.confirmed_totp(user) is not None,
             "has_keys": WebAuthnCredential.objects.filter(user=user).exists(),
-            "has_recovery": mfa.unused_recovery_codes(user) > 0,
+            "has_recovery": recovery.unused_recovery_codes(user) > 0,
             "error": error,
             "method": method,
             "next_url": pending.next_url or next_url(request) or "",
@@ -354,10 +287,9 @@ class VerifyWebAuthnOptionsView(View):
     def post(self, request):
         pending = signing_in(request)
         if pending is None:
-            return json_error(
-                mfa.MFAError(_("Your sign-in took too long. Sign in again."), code="expired")
-            )
-        return JsonResponse(json.loads(mfa.authentication_options(request.session, pending.user)))
+            return json_error(SignInExpiredError(_("Your sign-in took too long. Sign in again.")))
+        options = webauthn.authentication_options(request.session, pending.user)
+        return JsonResponse(json.loads(options))
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -365,18 +297,12 @@ class VerifyWebAuthnView(View):
     def post(self, request):
         pending = signing_in(request)
         if pending is None:
-            return json_error(
-                mfa.MFAError(_("Your sign-in took too long. Sign in again."), code="expired")
-            )
+            return json_error(SignInExpiredError(_("Your sign-in took too long. Sign in again.")))
         try:
-            body = json_body(request)
-            mfa.check_attempt(pending.user, client_ip(request) or "")
-            mfa.authenticate_credential(request.session, body, pending.user)
-        except mfa.MFAError as exc:
-            mfa.record_failed(pending.user, "webauthn", request, reason=exc.code)
+            webauthn.sign_in_with_security_key(request, pending, request.body)
+        except AuthsiteError as exc:
             return json_error(exc)
-        target = finish_sign_in(request, pending, methods=mfa.AMR_SECURITY_KEY, method="webauthn")
-        return JsonResponse({"redirect": target})
+        return JsonResponse({"redirect": signed_in_target(request, pending)})
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -384,25 +310,19 @@ class PasskeyOptionsView(View):
     """Options for a passwordless sign-in: any passkey of this site, user verification required."""
 
     def post(self, request):
-        return JsonResponse(json.loads(mfa.authentication_options(request.session)))
+        return JsonResponse(json.loads(webauthn.authentication_options(request.session)))
 
 
 @method_decorator(never_cache, name="dispatch")
 class PasskeyVerifyView(View):
     def post(self, request):
         try:
-            body = json_body(request)
-            mfa.check_address(client_ip(request) or "")
-            credential = mfa.authenticate_credential(request.session, body)
-        except mfa.MFAError as exc:
-            mfa.record_passkey_failed(request, reason=exc.code)
+            webauthn.sign_in_with_passkey(request, request.body)
+        except AuthsiteError as exc:
             return json_error(exc)
-        user = credential.user
-        mfa.record_used(user, "passkey", request)
-        request.authsite_amr = mfa.AMR_PASSKEY
-        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
-        target = body.get("next") if isinstance(body.get("next"), str) else None
-        target = next_url(request, target or "")
+        # The body is a JSON object: the sign-in above parsed it.
+        target = json.loads(request.body).get("next")
+        target = next_url(request, target if isinstance(target, str) else "")
         return JsonResponse({"redirect": target or resolve_url(settings.LOGIN_REDIRECT_URL)})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import path, reverse
@@ -14,9 +14,11 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import mfa, sessions
 from accounts.forms import FORM_ERROR_ID, LoginForm
 from accounts.http import next_url
+from accounts.services.mfa.common import has_mfa
+from accounts.services.mfa.pending import start_pending_sign_in
+from accounts.services.sign_in import complete_sign_in
 
 
 @method_decorator([never_cache, sensitive_post_parameters("password")], name="dispatch")
@@ -38,19 +40,17 @@ class LoginView(View):
         if not form.is_valid():
             return self.render_form(request, form, target)
         user = form.get_user()
-        if mfa.has_mfa(user):
+        remember = form.cleaned_data["remember"]
+        if has_mfa(user):
             # Not signed in yet: the second factor comes first (accounts:mfa-verify).
             # A new session key, so a planted session id gains nothing from this step.
             request.session.cycle_key()
-            mfa.start_pending_sign_in(request.session, user, next_url=target or "")
-            request.session[sessions.REMEMBER_KEY] = form.cleaned_data["remember"]
+            start_pending_sign_in(request.session, user, next_url=target or "", remember=remember)
             verify = reverse("accounts:mfa-verify")
             return HttpResponseRedirect(
                 f"{verify}?{urlencode({'next': target})}" if target else verify
             )
-        # login() rotates the session key, so a planted session id is useless.
-        login(request, user)
-        sessions.apply_remember_choice(request.session, form.cleaned_data["remember"])
+        complete_sign_in(request, user, methods=["pwd"], remember=remember)
         return HttpResponseRedirect(target or resolve_url(settings.LOGIN_REDIRECT_URL))
 
     def render_form(self, request, form, target):

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from django.contrib.auth import SESSION_KEY
 
-from accounts import mfa
 from accounts.models import RecoveryCode, TOTPDevice, User, WebAuthnCredential
+from accounts.services import mfa
 from audit.models import AuditEvent
 from common import ratelimit
 from tests.support.oauth import authorize, code_from, exchange, pkce_pair, refresh
