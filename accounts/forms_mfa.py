@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts import mfa
-from accounts.forms import PASSWORD_MAX_LENGTH
+from accounts.forms import limit_password_length
 
 
 class CurrentPasswordForm(forms.Form):
@@ -14,7 +14,6 @@ class CurrentPasswordForm(forms.Form):
 
     password = forms.CharField(
         label=_("Current password"),
-        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
@@ -23,6 +22,7 @@ class CurrentPasswordForm(forms.Form):
         self.user = user
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        limit_password_length(self.fields["password"])
 
     def clean_password(self):
         password = self.cleaned_data["password"]
