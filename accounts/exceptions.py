@@ -5,6 +5,7 @@ raises ``common.exceptions.ThrottledError``."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy, ngettext
 
 from common.exceptions import AuthsiteError, ThrottledError  # noqa: F401  (re-exported)
 
@@ -85,4 +86,71 @@ class SignInExpiredError(MFAError):
 # --- Passwords, e-mail change and registration ----------------------------------------
 
 
-# (password, e-mail change and registration errors go here)
+def minutes_to_wait(seconds: int) -> int:
+    """``seconds`` as whole minutes, rounded up and at least one (what a person is told)."""
+    return max(1, -(-int(seconds) // 60))
+
+
+def try_again_message(retry_after: int) -> str:
+    """ "Try again in N minutes." for a :class:`ThrottledError`'s ``retry_after``: the one
+    wording of every wait the password, e-mail change and registration pages show."""
+    minutes = minutes_to_wait(retry_after)
+    return ngettext(
+        "Try again in %(minutes)d minute.", "Try again in %(minutes)d minutes.", minutes
+    ) % {"minutes": minutes}
+
+
+class PasswordError(AccountsError):
+    """Base of the password reset and change failures."""
+
+    code = "password_error"
+
+
+class InvalidResetLinkError(PasswordError):
+    code = "invalid_reset_link"
+    message = gettext_lazy(
+        "This password reset link is invalid, has expired or was already used. "
+        "Ask for a new link below."
+    )
+
+
+class WrongCurrentPasswordError(PasswordError):
+    """The password a signed-in user re-entered to confirm an action is not theirs."""
+
+    code = "wrong_password"
+    message = gettext_lazy(
+        "Your current password is not correct. Enter the password you sign in with now."
+    )
+
+
+class EmailChangeError(AccountsError):
+    """An e-mail change that cannot go ahead; ``code`` says why (``same_email``,
+    ``expired``, ``invalid_link``, ``email_taken``)."""
+
+    code = "email_change_error"
+
+
+class RegistrationError(AccountsError):
+    """Base of the registration and e-mail verification failures."""
+
+    code = "registration_error"
+
+
+class RegistrationClosedError(RegistrationError):
+    code = "registration_closed"
+    status = 403
+    message = "Registration is closed. Ask an administrator to create your account."
+
+
+class InvitationError(RegistrationError):
+    """A missing, tampered, expired or already used invitation (``code`` says which)."""
+
+    code = "invitation_invalid"
+    message = "This invitation link is not valid."
+
+
+class VerificationLinkError(RegistrationError):
+    """A tampered, expired or already used verification link (``code`` says which)."""
+
+    code = "invalid"
+    message = "This verification link is not valid."

@@ -11,10 +11,6 @@ from django.utils.translation import gettext_lazy as _
 
 from common.conf import authsite_settings
 
-# Long enough for any passphrase or password manager; short enough that an
-# attacker cannot make every request hash megabytes (Argon2 reads all of it).
-PASSWORD_MAX_LENGTH = 4096
-
 # The id of the element holding the form-wide error, so inputs can point at it.
 FORM_ERROR_ID = "form-error"
 
@@ -36,6 +32,19 @@ def validate_typed_password_length(value: str) -> None:
             code="max_length",
             params={"max_length": limit, "length": len(value)},
         )
+
+
+def limit_password_length(field: forms.CharField) -> None:
+    """Give a password field ``AUTHSITE_PASSWORD_MAX_LENGTH`` as its ``max_length``.
+
+    For forms that measure a password with Django's own length check: the limit
+    is read when the form is built (never at import), and the field gets the
+    validator and the input attribute a class-level ``max_length`` would give.
+    """
+    limit = authsite_settings.PASSWORD_MAX_LENGTH
+    field.max_length = limit
+    field.validators.append(validators.MaxLengthValidator(limit))
+    field.widget.attrs.update(field.widget_attrs(field.widget))
 
 
 class LoginForm(forms.Form):

@@ -9,14 +9,11 @@ verified flow.
 from __future__ import annotations
 
 from django import forms
-from django.db import transaction
-from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from accounts.identifiers import normalise_username
 from accounts.models import User
-from audit.events import Action
-from audit.services import record
+from accounts.services.users import update_profile
 
 
 class ProfileForm(forms.ModelForm):
@@ -51,11 +48,7 @@ class ProfileForm(forms.ModelForm):
                 _("A username cannot contain @ (that marks an e-mail). Remove it."),
                 code="invalid",
             )
-        taken = (
-            User.objects.exclude(pk=self.instance.pk)
-            .annotate(username_lower=Lower("username"))
-            .filter(username_lower=value.lower())
-        )
+        taken = User.objects.with_username(value).exclude(pk=self.instance.pk)
         if taken.exists():  # the database constraint stays the last word (non-field error)
             raise forms.ValidationError(
                 _("A user with that username already exists. Choose another one."),
@@ -63,18 +56,7 @@ class ProfileForm(forms.ModelForm):
             )
         return value
 
-    @transaction.atomic
     def save(self, *, request=None):
-        """Save the changed fields and audit which ones changed (never their values)."""
+        """Save the changed fields through :func:`accounts.services.users.update_profile`."""
         changed = [name for name in self.changed_data if name in self.Meta.fields]
-        user = super().save(commit=False)
-        if changed:
-            user.save(update_fields=changed)
-            record(
-                Action.USER_CHANGED,
-                actor=user,
-                target=user,
-                request=request,
-                details={"fields": changed, "changed_by": "user"},
-            )
-        return user
+        return update_profile(super().save(commit=False), changed, request=request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import PASSWORD_MAX_LENGTH
+from accounts.forms import limit_password_length
 from accounts.services.mfa.common import check_current_password
 from accounts.services.mfa.totp import TOTP_DIGITS, clean_otp
 from common.exceptions import ThrottledError
@@ -16,7 +16,6 @@ class CurrentPasswordForm(forms.Form):
 
     password = forms.CharField(
         label=_("Current password"),
-        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
@@ -25,6 +24,7 @@ class CurrentPasswordForm(forms.Form):
         self.user = user
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        limit_password_length(self.fields["password"])
 
     def clean_password(self):
         password = self.cleaned_data["password"]

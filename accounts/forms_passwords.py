@@ -3,7 +3,7 @@
 Password inputs carry no ``maxlength``: a browser silently cuts a pasted
 password at that length, so the user would later be refused with the
 password their manager saved (ASVS 6.2.8). Over-long input is reported by
-:class:`accounts.passwords.MaximumLengthValidator` instead. Inputs are
+:class:`accounts.validators.MaximumLengthValidator` instead. Inputs are
 never stripped or case-folded.
 """
 
@@ -15,12 +15,11 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import validate_typed_password_length
-from common.conf import authsite_settings
 
 EMAIL_ATTRS = {"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"}
 
 
-def new_password_field(label, required_message, autocomplete="new-password"):
+def password_field(label, required_message, autocomplete="new-password"):
     # A current password is checked against its hash: an over-long one is a field
     # error here, never hashed and never counted as a wrong password. A new one is
     # measured by the password policy (MaximumLengthValidator).
@@ -45,14 +44,6 @@ def email_field(label, required_message):
             "max_length": _("Enter an e-mail address of at most 254 characters."),
         },
     )
-
-
-def policy_help_text() -> str:
-    return _(
-        "At least %(min)d characters; a few unrelated words make a strong password that "
-        "is easy to remember. Passwords known from data breaches, or like your name or "
-        "e-mail address, are refused."
-    ) % {"min": authsite_settings.PASSWORD_MIN_LENGTH}
 
 
 class PasswordsForm(forms.Form):
@@ -95,8 +86,8 @@ class NewPasswordMixin:
 class SetPasswordForm(NewPasswordMixin, PasswordsForm):
     """A new password, typed twice, for ``user`` (the reset link's last step)."""
 
-    new_password1 = new_password_field(_("New password"), _("Enter a new password."))
-    new_password2 = new_password_field(
+    new_password1 = password_field(_("New password"), _("Enter a new password."))
+    new_password2 = password_field(
         _("New password again"), _("Enter the new password again, to rule out a typo.")
     )
 
@@ -111,7 +102,7 @@ class SetPasswordForm(NewPasswordMixin, PasswordsForm):
 class PasswordChangeForm(SetPasswordForm):
     """The current password first (ASVS 6.2.3), then the new one twice."""
 
-    current_password = new_password_field(
+    current_password = password_field(
         _("Current password"),
         _("Enter your current password."),
         autocomplete="current-password",
@@ -121,7 +112,7 @@ class PasswordChangeForm(SetPasswordForm):
 
 class EmailChangeForm(PasswordsForm):
     new_email = email_field(_("New e-mail address"), _("Enter the new e-mail address."))
-    current_password = new_password_field(
+    current_password = password_field(
         _("Current password"),
         _("Enter your current password, to confirm that it is you."),
         autocomplete="current-password",

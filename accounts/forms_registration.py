@@ -11,7 +11,7 @@ from django.contrib.auth.password_validation import (
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import PASSWORD_MAX_LENGTH
+from accounts.forms import limit_password_length
 from accounts.identifiers import normalise_username
 
 
@@ -21,7 +21,7 @@ class RegistrationForm(forms.Form):
     Django's fields already refuse NUL characters and over-long values with a
     field error; Django 5.2 links each error to its input (aria-describedby).
     Nothing here says whether the e-mail already has an account: that is
-    decided in ``accounts.registration.register``, which answers the same way.
+    decided in ``accounts.services.registration.register``, which answers the same way.
     """
 
     email = forms.EmailField(
@@ -40,13 +40,11 @@ class RegistrationForm(forms.Form):
     )
     password1 = forms.CharField(
         label=_("Password"),
-        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password2 = forms.CharField(
         label=_("Password again"),
-        max_length=PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -54,6 +52,8 @@ class RegistrationForm(forms.Form):
     def __init__(self, *args, invited_email: str | None = None, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        limit_password_length(self.fields["password1"])
+        limit_password_length(self.fields["password2"])
         self.fields["password1"].help_text = password_validators_help_text_html()
         if invited_email:
             self.fields["email"].initial = invited_email

@@ -43,7 +43,20 @@ class UserManager(BaseUserManager):
         """
         identifier = self.model.normalize_username(identifier or "").strip()
         if "@" in identifier:
-            return self.annotate(email_lower=Lower("email")).get(email_lower=identifier.lower())
-        return self.annotate(username_lower=Lower("username")).get(
-            username_lower=identifier.lower()
+            return self.with_email(identifier).get()
+        return self.with_username(identifier).get()
+
+    def with_email(self, email: str):
+        """The users whose e-mail is ``email``, ignoring case and surrounding spaces.
+
+        At most one: the database keeps e-mails unique case-insensitively.
+        """
+        return self.annotate(email_lower=Lower("email")).filter(
+            email_lower=(email or "").strip().lower()
+        )
+
+    def with_username(self, username: str):
+        """The users whose username is ``username``, ignoring case (at most one)."""
+        return self.annotate(username_lower=Lower("username")).filter(
+            username_lower=(username or "").strip().lower()
         )

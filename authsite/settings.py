@@ -270,18 +270,18 @@ PASSWORD_HASHERS = [
     "oauth.hashers.ClientSecretHasher",
 ]
 # No composition rules (ASVS 6.2.5): length, not common, not breached, not like the
-# account's own names. The accounts.passwords classes are Django's with messages
+# account's own names. The accounts.validators classes are Django's with messages
 # that say what to do instead.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "accounts.passwords.MaximumLengthValidator"},
+    {"NAME": "accounts.validators.MaximumLengthValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": _AUTHSITE["AUTHSITE_PASSWORD_MIN_LENGTH"]},
     },
-    {"NAME": "accounts.passwords.UserAttributeSimilarityValidator"},
-    {"NAME": "accounts.passwords.CommonPasswordValidator"},
-    {"NAME": "accounts.passwords.BreachedPasswordValidator"},
-    {"NAME": "accounts.passwords.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.UserAttributeSimilarityValidator"},
+    {"NAME": "accounts.validators.CommonPasswordValidator"},
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
+    {"NAME": "accounts.validators.NumericPasswordValidator"},
 ]
 # Reset links are single-use (the token hashes the password and last sign-in).
 PASSWORD_RESET_TIMEOUT = _AUTHSITE["AUTHSITE_PASSWORD_RESET_TIMEOUT_SECONDS"]

@@ -1,4 +1,5 @@
-"""Creating accounts from tools: bootstrap, createuser and the demo data."""
+"""Accounts as a whole: creating them from tools (bootstrap, createuser, the demo data)
+and the profile a person edits on the account page."""
 
 from __future__ import annotations
 
@@ -52,3 +53,54 @@ def ensure_user(
         details={"staff": user.is_staff, "superuser": user.is_superuser},
     )
     return user, password
+
+
+@transaction.atomic
+def create_user(
+    *,
+    email: str,
+    username: str,
+    password: str,
+    staff: bool = False,
+    email_verified: bool = False,
+    source: str,
+):
+    """Create an account an operator asked for and audit it with its ``source``.
+
+    The caller (shell access) is trusted and has checked the password against
+    the policy. Raises ``IntegrityError`` or ``ValidationError`` when the
+    username or e-mail is taken, also by a concurrent request.
+    """
+    user = get_user_model().objects.create_user(
+        email=email,
+        password=password,
+        username=username,
+        is_staff=staff,
+        email_verified=email_verified,
+    )
+    record(
+        Action.USER_CREATED,
+        target=user,
+        details={"source": source, "staff": user.is_staff, "email_verified": user.email_verified},
+    )
+    return user
+
+
+@transaction.atomic
+def update_profile(user, changed: list[str], *, request=None):
+    """Save the ``changed`` profile fields of ``user`` (already set on it) and audit
+    which ones changed, never their values.
+
+    The caller has validated the values (``ProfileForm``) and checked that the
+    person edits their own account.
+    """
+    if changed:
+        user.save(update_fields=changed)
+        record(
+            Action.USER_CHANGED,
+            actor=user,
+            target=user,
+            request=request,
+            details={"fields": changed, "changed_by": "user"},
+        )
+    return user

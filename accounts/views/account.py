@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import render, resolve_url
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -21,13 +21,14 @@ from django.views.decorators.http import require_POST
 
 from accounts import sessions
 from accounts.forms_account import ProfileForm
+from accounts.http import see_other
 from accounts.models import UserSession
 from audit.events import Action
 from audit.services import recent_events_for_user
 
 
 def _redirect_to_account():
-    return HttpResponseRedirect(reverse("accounts:account"), status=303)
+    return see_other(reverse("accounts:account"))
 
 
 def _action_label(value: str) -> str:
@@ -104,7 +105,7 @@ def end_session(request, session_id: int):
         raise Http404
     if row.session_key == request.session.session_key:
         logout(request)  # this very browser: an ordinary sign-out (audited by the receiver)
-        return HttpResponseRedirect(resolve_url(settings.LOGIN_URL), status=303)
+        return see_other(resolve_url(settings.LOGIN_URL))
     sessions.end_session(row, request=request)
     messages.success(request, _("That session was signed out."))
     return _redirect_to_account()

@@ -1,6 +1,7 @@
 """Password reset, password change and e-mail change pages.
 
-Views parse, authorise, call :mod:`accounts.passwords` and respond; every
+Views parse, authorise, call :mod:`accounts.services.passwords` or
+:mod:`accounts.services.email_change` and respond; every
 page with a form or a secret is ``no-store``, every POST is followed by a
 redirect (303) on success.
 """
@@ -19,7 +20,12 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import passwords
+from accounts.exceptions import (
+    EmailChangeError,
+    InvalidResetLinkError,
+    ThrottledError,
+    WrongCurrentPasswordError,
+)
 from accounts.forms_passwords import (
     EmailChangeForm,
     PasswordChangeForm,
@@ -27,6 +33,7 @@ from accounts.forms_passwords import (
     SetPasswordForm,
 )
 from accounts.http import see_other
+from accounts.services import email_change, passwords
 from common.conf import authsite_settings
 
 
@@ -94,7 +101,7 @@ class PasswordResetConfirmView(View):
                 passwords.reset_password(
                     self.uidb64, self.token, form.cleaned_data["new_password1"], request=request
                 )
-            except passwords.InvalidResetLinkError:
+            except InvalidResetLinkError:
                 return self.invalid(request)
             except ValidationError as error:
                 form.add_error("new_password1", error)
@@ -108,7 +115,7 @@ class PasswordResetConfirmView(View):
         return render(
             request,
             self.template_name,
-            {"invalid_link": True, "error": passwords.InvalidResetLinkError.message},
+            {"invalid_link": True, "error": InvalidResetLinkError.message},
             status=400,
         )
 
@@ -139,7 +146,7 @@ class PasswordChangeView(View):
                     form.cleaned_data["new_password1"],
                     request=request,
                 )
-            except passwords.PasswordError as error:
+            except (WrongCurrentPasswordError, ThrottledError) as error:
                 form.add_error("current_password", str(error.message))
             except ValidationError as error:
                 form.add_error("new_password1", error)
@@ -167,15 +174,20 @@ class EmailChangeView(View):
         if form.is_valid():
             new_email = form.cleaned_data["new_email"]
             try:
-                passwords.request_email_change(
+                email_change.request_email_change(
                     request.user,
                     new_email,
                     form.cleaned_data["current_password"],
                     request=request,
                 )
-            except passwords.PasswordError as error:
+            except WrongCurrentPasswordError as error:
                 form.add_error("current_password", str(error.message))
-            except passwords.EmailChangeError as error:
+            except ThrottledError as error:
+                field = "current_password"
+                if error.scope == email_change.EMAIL_CHANGE_SCOPE:
+                    field = "new_email"
+                form.add_error(field, str(error.message))
+            except EmailChangeError as error:
                 form.add_error("new_email", str(error.message))
             else:
                 messages.success(
@@ -199,8 +211,8 @@ class EmailChangeConfirmView(View):
 
     def get(self, request, token):
         try:
-            user, new_email = passwords.read_email_change(token)
-        except passwords.EmailChangeError as error:
+            user, new_email = email_change.read_email_change(token)
+        except EmailChangeError as error:
             return self.failed(request, error)
         return render(
             request, self.template_name, {"old_email": user.email, "new_email": new_email}
@@ -208,8 +220,8 @@ class EmailChangeConfirmView(View):
 
     def post(self, request, token):
         try:
-            user = passwords.confirm_email_change(token, request=request)
-        except passwords.EmailChangeError as error:
+            user = email_change.confirm_email_change(token, request=request)
+        except EmailChangeError as error:
             return self.failed(request, error)
         return render(request, self.template_name, {"done": True, "new_email": user.email})
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
@@ -22,20 +21,23 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import registration
+from accounts.exceptions import (
+    InvitationError,
+    RegistrationClosedError,
+    ThrottledError,
+    VerificationLinkError,
+)
 from accounts.forms_registration import RegistrationForm, ResendVerificationForm
 from accounts.http import next_url, see_other, with_next
+from accounts.services import registration
 from common.conf import authsite_settings
 
 TEMPLATES = "accounts/registration/"
 
 
-def rate_limited(request, exc: registration.RateLimitedError):
+def rate_limited(request, exc: ThrottledError):
     response = render(
-        request,
-        TEMPLATES + "rate_limited.html",
-        {"retry_minutes": max(1, -(-exc.retry_after // 60))},
-        status=429,
+        request, TEMPLATES + "rate_limited.html", {"message": exc.message}, status=429
     )
     response["Retry-After"] = str(exc.retry_after)
     return response
@@ -61,7 +63,7 @@ class RegisterView(View):
                 return render(request, TEMPLATES + "invitation_required.html", status=403)
             try:
                 self.invited_email = registration.check_invitation(self.invitation)
-            except registration.InvitationError as exc:
+            except InvitationError as exc:
                 return self.invitation_error(request, exc)
         return super().dispatch(request, *args, **kwargs)
 
@@ -74,25 +76,25 @@ class RegisterView(View):
             return self.render_form(request, form)
         data = form.cleaned_data
         try:
-            user = registration.register(
+            registration.register(
                 data["email"],
                 data["username"],
                 data["password1"],
                 invitation=self.invitation,
+                next_url=next_url(request),
                 request=request,
             )
-        except registration.RateLimitedError as exc:
+        except ThrottledError as exc:
             return rate_limited(request, exc)
-        except registration.InvitationError as exc:
+        except InvitationError as exc:
             form.add_error("email", exc.message)
             return self.render_form(request, form)
-        except registration.RegistrationClosedError:
+        except RegistrationClosedError:
             return render(request, TEMPLATES + "closed.html", status=403)
         except ValidationError as exc:
             for field, errors in exc.update_error_dict({}).items():
                 form.add_error(field if field in form.fields else None, errors)
             return self.render_form(request, form)
-        registration.remember_registration(request.session, user, next_url=next_url(request))
         return see_other(reverse("accounts:register-done"))
 
     def render_form(self, request, form):
@@ -126,24 +128,20 @@ class VerifyView(View):
     def get(self, request, token):
         try:
             user = registration.check_verification_token(token)
-        except registration.VerificationLinkError as exc:
+        except VerificationLinkError as exc:
             return self.failed(request, exc)
         return render(request, TEMPLATES + "verify_confirm.html", {"email": user.email})
 
     def post(self, request, token):
         try:
-            user = registration.verify(token)
-        except registration.VerificationLinkError as exc:
+            done = registration.complete_verification(token, request=request)
+        except VerificationLinkError as exc:
             return self.failed(request, exc)
-        pending = request.session.pop(registration.SESSION_KEY, None) or {}
-        same_browser = pending.get("uuid") == str(user.uuid)
-        target = next_url(request, pending.get("next") or "") if same_browser else None
-        if request.user.is_authenticated and request.user.pk == user.pk:
+        target = next_url(request, done.next_url) if done.next_url else None
+        if done.was_signed_in:
             messages.success(request, _("Your e-mail address is verified."))
             return see_other(target or resolve_url(settings.LOGIN_REDIRECT_URL))
-        if same_browser and not request.user.is_authenticated:
-            # This browser registered the account a moment ago with its password.
-            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+        if done.signed_in:  # this browser registered the account a moment ago
             messages.success(request, _("Your e-mail address is verified. You are signed in."))
             return see_other(target or resolve_url(settings.LOGIN_REDIRECT_URL))
         login_url = reverse("accounts:login")
@@ -169,13 +167,14 @@ class ResendView(View):
         target = next_url(request)
         if request.user.is_authenticated:
             try:
-                sent = registration.resend_verification(user=request.user, request=request)
-            except registration.RateLimitedError as exc:
+                sent = registration.resend_verification(
+                    user=request.user, next_url=target, request=request
+                )
+            except ThrottledError as exc:
                 return rate_limited(request, exc)
             if request.user.email_verified:
                 return see_other(target or resolve_url(settings.LOGIN_REDIRECT_URL))
             if sent:
-                registration.remember_registration(request.session, request.user, next_url=target)
                 messages.success(
                     request, _("We sent a new link to %(email)s.") % {"email": request.user.email}
                 )
@@ -195,7 +194,7 @@ class ResendView(View):
             return render(request, TEMPLATES + "resend.html", {"form": form}, status=400)
         try:
             registration.resend_verification(email=form.cleaned_data["email"], request=request)
-        except registration.RateLimitedError as exc:
+        except ThrottledError as exc:
             return rate_limited(request, exc)
         return see_other(reverse("accounts:register-done"))
 

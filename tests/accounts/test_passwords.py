@@ -17,8 +17,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 
-from accounts import passwords
+from accounts import validators
 from accounts.models import User, UserSession
+from accounts.services import passwords
 from audit.models import AuditEvent
 from common import ratelimit
 from common.conf import authsite_settings
@@ -188,7 +189,7 @@ def test_a_breached_entry_that_only_the_bundled_list_knows_is_refused():
     assert refused("iseedeadpeople") == [
         m for m in refused("iseedeadpeople") if "leaked from other sites" in m
     ]
-    assert "iseedeadpeople" in passwords.breached_passwords()
+    assert "iseedeadpeople" in validators.breached_passwords()
 
 
 def test_a_password_like_the_account_names_is_refused(user):

@@ -18,9 +18,9 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
-from accounts import registration
 from accounts.identifiers import normalise_username
 from accounts.models import User
+from accounts.services import registration
 from audit.models import AuditEvent
 from common.conf import authsite_settings
 from tests.support.oauth import authorize, pkce_pair, redirect_query

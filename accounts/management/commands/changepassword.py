@@ -13,8 +13,8 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import passwords
 from accounts.management.lookups import user_from_argument
+from accounts.services import passwords
 from common.conf import authsite_settings
 
 NO_TERMINAL = (

@@ -8,14 +8,11 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
+from django.db import IntegrityError
 
-from accounts.forms import PASSWORD_MAX_LENGTH
 from accounts.models import UsernameValidator
-from accounts.services.users import generate_password
-from audit.events import Action
-from audit.services import record
+from accounts.services.users import create_user, generate_password
+from common.conf import authsite_settings
 
 
 class Command(BaseCommand):
@@ -55,10 +52,9 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError:
             raise CommandError(f"{email!r} is not a valid e-mail address.") from None
-        users = User.objects.annotate(username_lower=Lower("username"), email_lower=Lower("email"))
-        if users.filter(username_lower=username.lower()).exists():
+        if User.objects.with_username(username).exists():
             raise CommandError(f"A user with the username {username!r} already exists.")
-        if users.filter(email_lower=email.lower()).exists():
+        if User.objects.with_email(email).exists():
             raise CommandError(f"A user with the e-mail address {email!r} already exists.")
 
         generated = not options["password_stdin"]
@@ -70,23 +66,14 @@ class Command(BaseCommand):
             self.check_password(password, User(username=username, email=email))
 
         try:
-            with transaction.atomic():
-                user = User.objects.create_user(
-                    email=email,
-                    password=password,
-                    username=username,
-                    is_staff=options["staff"],
-                    email_verified=options["verified"],
-                )
-                record(
-                    Action.USER_CREATED,
-                    target=user,
-                    details={
-                        "source": "manage.py createuser",
-                        "staff": user.is_staff,
-                        "email_verified": user.email_verified,
-                    },
-                )
+            create_user(
+                email=email,
+                username=username,
+                password=password,
+                staff=options["staff"],
+                email_verified=options["verified"],
+                source="manage.py createuser",
+            )
         except (IntegrityError, ValidationError):  # created by someone else meanwhile
             raise CommandError(
                 f"A user with the username {username!r} or e-mail {email!r} already exists."
@@ -98,8 +85,9 @@ class Command(BaseCommand):
     def check_password(self, password: str, user) -> None:
         if not password:
             raise CommandError("No password on standard input (--password-stdin).")
-        if len(password) > PASSWORD_MAX_LENGTH:
-            raise CommandError(f"The password is longer than {PASSWORD_MAX_LENGTH} characters.")
+        limit = authsite_settings.PASSWORD_MAX_LENGTH
+        if len(password) > limit:
+            raise CommandError(f"The password is longer than {limit} characters.")
         try:
             password_validation.validate_password(password, user)
         except ValidationError as exc:

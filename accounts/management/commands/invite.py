@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from accounts import registration
+from accounts.services import registration
 from common.conf import authsite_settings
 
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError:
             raise CommandError(f"{email!r} is not a valid e-mail address.") from None
-        if registration.find_user_by_email(email) is not None:
+        if get_user_model().objects.with_email(email).exists():
             raise CommandError("An account with this e-mail address already exists.")
         if send:
             link = registration.send_invitation(email)

@@ -14,6 +14,9 @@ Links are signed with ``TimestampSigner``, nothing is stored:
   and a changed e-mail voids older links;
 * an invitation carries the invited e-mail; it stops working once an account
   with that e-mail exists.
+
+Following the verification link in the browser that registered signs the
+person in (:func:`complete_verification`).
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from accounts import emails
+from accounts.emails import absolute_url
+from accounts.exceptions import (
+    InvitationError,
+    RegistrationClosedError,
+    ThrottledError,
+    VerificationLinkError,
+    try_again_message,
+)
 from audit.events import Action, Outcome
 from audit.services import record
 from common import ratelimit
 from common.conf import authsite_settings
-from common.exceptions import AuthsiteError
 from common.net import client_ip
 
 logger = logging.getLogger(__name__)
@@ -48,63 +59,30 @@ INVITE_SALT = "accounts.invite"
 SESSION_KEY = "accounts.registration"
 
 
-class RegistrationClosedError(AuthsiteError):
-    code = "registration_closed"
-    message = "Registration is closed. Ask an administrator to create your account."
-
-
-class InvitationError(AuthsiteError):
-    """A missing, tampered, expired or already used invitation (``code`` says which)."""
-
-    code = "invitation_invalid"
-    message = "This invitation link is not valid."
-
-
-class VerificationLinkError(AuthsiteError):
-    """A tampered, expired or already used verification link (``code`` says which)."""
-
-    code = "invalid"
-    message = "This verification link is not valid."
-
-
-class RateLimitedError(AuthsiteError):
-    code = "rate_limited"
-    message = "Too many attempts from your network. Try again later."
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-
 def _normalise_email(email: str) -> str:
     return get_user_model().objects.normalize_email((email or "").strip())
 
 
-def find_user_by_email(email: str):
-    User = get_user_model()
-    return (
-        User.objects.annotate(email_lower=Lower("email")).filter(email_lower=email.lower()).first()
-    )
-
-
-def _username_taken(username: str) -> bool:
-    User = get_user_model()
-    return (
-        User.objects.annotate(username_lower=Lower("username"))
-        .filter(username_lower=username.lower())
-        .exists()
-    )
+def _user_with_email(email: str):
+    return get_user_model().objects.with_email(email).first()
 
 
 def check_ip_limit(scope: str, request) -> None:
-    """Count one attempt from the request's address; raise ``RateLimitedError`` past the limit."""
+    """Count one attempt from the request's address; past the limit raise
+    :class:`~common.exceptions.ThrottledError` with ``scope``."""
     result = ratelimit.hit(
         f"{scope}:{client_ip(request) or 'unknown'}",
         limit=authsite_settings.REGISTRATION_LIMIT_PER_IP,
         window_seconds=authsite_settings.REGISTRATION_LIMIT_WINDOW_SECONDS,
     )
     if not result.allowed:
-        raise RateLimitedError(result.retry_after)
+        raise ThrottledError(
+            _("Too many requests came from your network.")
+            + " "
+            + try_again_message(result.retry_after),
+            retry_after=result.retry_after,
+            scope=scope,
+        )
 
 
 def may_email(address: str) -> bool:
@@ -118,11 +96,6 @@ def may_email(address: str) -> bool:
         limit=authsite_settings.REGISTRATION_EMAILS_PER_ADDRESS,
         window_seconds=authsite_settings.REGISTRATION_LIMIT_WINDOW_SECONDS,
     ).allowed
-
-
-def absolute(path: str) -> str:
-    """A link for an e-mail: mail is read outside any request, so the host comes from config."""
-    return f"{authsite_settings.PUBLIC_URL}{path}"
 
 
 # --- invitations ----------------------------------------------------------------------
@@ -142,7 +115,7 @@ def make_invitation(email: str, *, invited_by=None) -> str:
         target=("invitation", email.lower(), email),
         details={"operation": "invitation.created"},
     )
-    return absolute(f"{reverse('accounts:register')}?invitation={token}")
+    return absolute_url(f"{reverse('accounts:register')}?invitation={token}")
 
 
 def send_invitation(email: str, *, invited_by=None) -> str:
@@ -180,7 +153,7 @@ def check_invitation(token: str) -> str:
     email = payload.get("e", "") if isinstance(payload, dict) else ""
     if not email:
         raise InvitationError(_("This invitation link is not valid."), code="invitation_invalid")
-    if find_user_by_email(email) is not None:
+    if _user_with_email(email) is not None:
         raise InvitationError(
             _("This invitation has already been used. Sign in with the account it created."),
             code="invitation_used",
@@ -191,16 +164,25 @@ def check_invitation(token: str) -> str:
 # --- registration ---------------------------------------------------------------------
 
 
-def register(email: str, username: str | None, password: str, *, invitation=None, request):
+def register(
+    email: str,
+    username: str | None,
+    password: str,
+    *,
+    invitation=None,
+    next_url: str | None = None,
+    request,
+):
     """Create an unverified account and e-mail its verification link; return the user.
 
     When the address already has an account, nothing is created, the owner is
     told that someone tried, and ``None`` is returned: the caller must respond
-    exactly as for a new account. The password is hashed in both cases so the
-    timing is the same too. The caller has validated the form (password
-    strength, ``normalise_username``). Raises ``RegistrationClosedError``,
-    ``InvitationError``, ``RateLimitedError`` (per address of the requester),
-    or ``ValidationError`` (e.g. username taken).
+    exactly as for a new account. Either way the request's session remembers
+    the registration and ``next_url`` (:func:`remember_registration`). The
+    password is hashed in both cases so the timing is the same too. The caller
+    has validated the form (password strength, ``normalise_username``).
+    Raises ``RegistrationClosedError``, ``InvitationError``, ``ThrottledError``
+    (per address of the requester), or ``ValidationError`` (username taken).
     """
     mode = authsite_settings.REGISTRATION_MODE
     if mode == "closed":
@@ -218,23 +200,25 @@ def register(email: str, username: str | None, password: str, *, invitation=None
     hashed = make_password(password)
     # Checked before the address, for every address: answering "username taken" only
     # when the address is new would tell which addresses have accounts.
-    if username and _username_taken(username):
+    if username and get_user_model().objects.with_username(username).exists():
         raise ValidationError(
             {"username": _("This username is taken. Choose another, or leave it empty.")},
             code="username_taken",
         )
-    existing = find_user_by_email(email)
+    existing = _user_with_email(email)
     if existing is None:
         try:
             with transaction.atomic():
                 user = _create_user(email, username, hashed, mode=mode, request=request)
         except IntegrityError:  # registered by a parallel request a moment ago
-            existing = find_user_by_email(email)
+            existing = _user_with_email(email)
             if existing is None:
                 raise
         else:
+            remember_registration(request.session, user, next_url=next_url)
             return user
     _notify_owner(existing, request=request)
+    remember_registration(request.session, None, next_url=next_url)
     return None
 
 
@@ -268,15 +252,13 @@ def _notify_owner(user, *, request) -> None:
             "registration_attempt",
             to=user.email,
             context={
-                "login_url": absolute(reverse("accounts:login")),
-                "reset_url": absolute(_password_reset_path()),
+                "login_url": absolute_url(reverse("accounts:login")),
+                "reset_url": absolute_url(_password_reset_path()),
             },
         )
 
 
 def _password_reset_path() -> str:
-    from django.urls import NoReverseMatch
-
     try:
         return reverse("accounts:password-reset")
     except NoReverseMatch:  # the password area is optional to this module
@@ -303,7 +285,7 @@ def make_verification_link(user) -> str:
     """Return the absolute verification link for the user's current e-mail."""
     payload = {"u": str(user.uuid), "e": user.email.lower(), "v": bool(user.email_verified)}
     token = signing.TimestampSigner(salt=VERIFY_SALT).sign_object(payload)
-    return absolute(reverse("accounts:verify", args=[token]))
+    return absolute_url(reverse("accounts:verify", args=[token]))
 
 
 def send_verification_email(user) -> bool:
@@ -410,17 +392,66 @@ def verify(token: str):
     )
 
 
-def resend_verification(*, email: str | None = None, user=None, request) -> bool:
+def resend_verification(
+    *, email: str | None = None, user=None, next_url: str | None = None, request
+) -> bool:
     """Send a new verification link to ``user``, or to the unverified account of ``email``.
 
     Returns whether one was sent; for an anonymous request the caller must
     answer the same either way (unknown address, verified account, or the
-    address had its share of e-mails). Raises ``RateLimitedError`` when the
-    requester's address is over its limit.
+    address had its share of e-mails). When a link went to the signed-in
+    ``user``, the session remembers it with ``next_url``, so following it in
+    this browser leads on. Raises ``ThrottledError`` when the requester's
+    address is over its limit.
     """
     check_ip_limit("verify-resend-ip", request)
     if user is None:
-        user = find_user_by_email(_normalise_email(email or "")) if email else None
+        user = _user_with_email(_normalise_email(email or "")) if email else None
+        remember = False
+    else:
+        remember = True
     if user is None or user.email_verified or not user.is_active:
         return False
-    return send_verification_email(user)
+    sent = send_verification_email(user)
+    if sent and remember:
+        remember_registration(request.session, user, next_url=next_url)
+    return sent
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What following a verification link did in this browser.
+
+    ``next_url`` is the ``next`` stored when this browser registered the
+    account (unchecked: the caller checks it before redirecting), else empty.
+    """
+
+    user: object
+    was_signed_in: bool
+    signed_in: bool
+    next_url: str
+
+
+def complete_verification(token: str, *, request) -> Verification:
+    """Use a verification link (:func:`verify`); sign the person in when this browser
+    registered the account and nobody is signed in.
+
+    The browser proves it registered the account through the session noted by
+    :func:`remember_registration` (the password was typed there a moment ago).
+    Raises ``VerificationLinkError``.
+    """
+    user = verify(token)
+    pending = request.session.pop(SESSION_KEY, None) or {}
+    same_browser = pending.get("uuid") == str(user.uuid)
+    stored_next = (pending.get("next") or "") if same_browser else ""
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        return Verification(user, was_signed_in=True, signed_in=True, next_url=stored_next)
+    if same_browser and not request.user.is_authenticated:
+        _sign_in_registered_user(request, user)
+        return Verification(user, was_signed_in=False, signed_in=True, next_url=stored_next)
+    return Verification(user, was_signed_in=False, signed_in=False, next_url=stored_next)
+
+
+def _sign_in_registered_user(request, user) -> None:
+    """Sign in the account this browser just registered and verified."""
+    login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
