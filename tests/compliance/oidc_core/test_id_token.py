@@ -12,10 +12,7 @@ import pytest
 from jwcrypto import jwk, jwt
 
 from common.conf import authsite_settings
-from tests.support.oauth import (
-    make_client,
-    tokens_for,
-)
+from tests.support.oauth import make_client, tokens_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import (
-    tokens_for,
-    userinfo,
-)
+from tests.support.oauth import tokens_for, userinfo
 
 pytestmark = pytest.mark.django_db
 

@@ -7,14 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import (
-    introspect,
-    make_client,
-    refresh,
-    revoke,
-    tokens_for,
-    userinfo,
-)
+from tests.support.oauth import introspect, make_client, refresh, revoke, tokens_for, userinfo
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import (
-    code_for,
-    exchange,
-    pkce_pair,
-)
+from tests.support.oauth import code_for, exchange, pkce_pair
 
 pytestmark = pytest.mark.django_db
 

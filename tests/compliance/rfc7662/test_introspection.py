@@ -8,11 +8,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import (
-    introspect,
-    revoke,
-    tokens_for,
-)
+from tests.support.oauth import introspect, revoke, tokens_for
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,7 @@ import json
 import pytest
 from jwcrypto import jwk, jwt
 
-from tests.support.oauth import (
-    introspect,
-    tokens_for,
-)
+from tests.support.oauth import introspect, tokens_for
 
 pytestmark = pytest.mark.django_db
 

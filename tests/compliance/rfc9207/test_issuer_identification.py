@@ -10,13 +10,7 @@ from http import HTTPStatus
 import pytest
 
 from common.conf import authsite_settings
-from tests.support.oauth import (
-    REDIRECT_URI,
-    authorize,
-    code_from,
-    pkce_pair,
-    redirect_query,
-)
+from tests.support.oauth import REDIRECT_URI, authorize, code_from, pkce_pair, redirect_query
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from oauth.services import register_client
-from tests.support.oauth import (
-    introspect,
-    tokens_for,
-)
+from tests.support.oauth import introspect, tokens_for
 
 pytestmark = pytest.mark.django_db
 
