@@ -109,7 +109,7 @@ def test_control_character_in_a_parameter_is_invalid_request_to_the_client(
         assert_invalid_request_redirect(response, state=state)
 
 
-@pytest.mark.spec("RFC 6749", "4.1.2.1")
+@pytest.mark.spec("RFC 6749", "3.1")
 def test_control_character_in_an_unknown_parameter_or_name_is_invalid_request(
     signed_in, first_party
 ):
@@ -145,8 +145,8 @@ def test_control_character_in_client_id_or_redirect_uri_is_an_error_page(
 @pytest.mark.spec("RFC 6749", "4.1.2.1")
 @pytest.mark.parametrize("name", ["state", "nonce", "client_id"])
 def test_nul_with_prompt_none_and_no_session_is_answered_not_a_500(http, first_party, name):
-    """OIDC Core §3.1.2.6: prompt=none with no session is checked at once; a NUL is
-    invalid_request (error page for the client_id), never a server error."""
+    """OIDC Core §3.1.2.6, RFC 6749 §4.1.2.1: prompt=none with no session is checked at once;
+    a NUL is invalid_request (error page for the client_id), never a server error."""
     app, _ = first_party
     _, challenge = pkce_pair()
     defaults = {"state": "s-123", "nonce": "n-456", "client_id": app.client_id}
