@@ -16,6 +16,8 @@ import pytest
 
 from django.conf import settings
 
+from tests.factories import PASSWORD, UserFactory
+
 pytest_plugins = ["tests.support.oauth", "tests.support.browser"]
 
 IN_CI = bool(os.environ.get("CI"))
@@ -110,16 +112,12 @@ def redis_url():
 
 @pytest.fixture
 def password():
-    return "correct horse battery staple 42"
+    return PASSWORD
 
 
 @pytest.fixture
 def user(db, password):
-    from accounts.models import User
-
-    return User.objects.create_user(
-        email="alice@example.com", username="alice", password=password, email_verified=True
-    )
+    return UserFactory(email="alice@example.com", username="alice", password=password)
 
 
 @pytest.fixture(scope="session")

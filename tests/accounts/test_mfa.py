@@ -1,7 +1,7 @@
 """Multi-factor authentication: TOTP, recovery codes, WebAuthn, the sign-in step, staff MFA.
 
 ASVS 6.5.1 (single use), 6.5.2–6.5.5 (hashed codes, 30 s step), 6.3.3 (staff MFA),
-7.5.1 (re-authentication), RFC 9700 §4.14.2 / checklist A32 (removal revokes tokens).
+7.5.1 (re-authentication), RFC 9700 §4.14.2 (removal revokes tokens).
 """
 
 from __future__ import annotations

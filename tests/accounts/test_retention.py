@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts import lockout, sessions, tasks
 from accounts.models import FailedSignIn, SignInLock, UserSession
 from common.models import RateLimitWindow
+from tests.factories import SignInLockFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +37,7 @@ def retention(settings):
 
 
 def lock(ip: str, ended_ago: timedelta, *, level: int = 1) -> SignInLock:
-    return SignInLock.objects.create(
-        login_key="k" * 64,
-        source_ip=ip,
-        level=level,
-        locked_until=timezone.now() - ended_ago,
-    )
+    return SignInLockFactory(source_ip=ip, level=level, locked_until=timezone.now() - ended_ago)
 
 
 def failure(ago: timedelta) -> FailedSignIn:

@@ -108,7 +108,8 @@ def test_unknown_grant_type_is_refused():
 @pytest.mark.parametrize("uri", BAD_REDIRECT_URIS)
 @pytest.mark.parametrize("field", ["redirect_uris", "post_logout_redirect_uris"])
 def test_full_clean_rejects_unsafe_redirect_uri(uri, field):
-    """RFC 9700 §4.1, RFC 6749 §3.1.2, RFC 8252 §7.3 (checklist A40)."""
+    """RFC 9700 §4.1, RFC 6749 §3.1.2, RFC 8252 §7.3: full_clean() refuses an unsafe URI in
+    either field, naming the reason."""
     app = Application(
         name="x",
         client_type=Application.CLIENT_CONFIDENTIAL,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
-from datetime import timedelta
 
 import pytest
-from oauth2_provider.models import set_token_value
 
 from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
 from oauth.models import AccessToken, Application, RefreshToken
 from oauth.services import register_client
+from tests.factories import RefreshTokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,18 +29,7 @@ def createclient_json(*args) -> dict:
 
 
 def issue_tokens(user, application) -> tuple[AccessToken, RefreshToken]:
-    access = AccessToken(
-        user=user,
-        application=application,
-        expires=timezone.now() + timedelta(hours=1),
-        scope="openid",
-    )
-    set_token_value(access, secrets.token_urlsafe(32))
-    access.save()
-    refresh = RefreshToken(user=user, application=application, access_token=access)
-    set_token_value(refresh, secrets.token_urlsafe(32))
-    refresh.save()
-    return access, refresh
+    return RefreshTokenFactory(user=user, application=application).pair
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from common.conf import authsite_settings
-
-REDIRECT_URI = "https://rp.test/cb"
+from tests.factories import REDIRECT_URI, ApplicationFactory
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -60,33 +59,52 @@ def signed_in(http, user, password):
     return http
 
 
-def make_client(**kwargs):
-    from oauth.services import register_client
-
-    defaults = {"name": "RP", "public": False, "redirect_uris": [REDIRECT_URI]}
-    return register_client(**{**defaults, **kwargs})
+def make_client(
+    *,
+    name: str = "RP",
+    public: bool = False,
+    redirect_uris=(REDIRECT_URI,),
+    post_logout_redirect_uris=(),
+    grant_types=("authorization_code", "refresh_token"),
+    scopes=(),
+    first_party: bool = False,
+    owner=None,
+):
+    """A registered client and its secret (``None`` when public), in the terms of client
+    registration, built by ``ApplicationFactory``."""
+    app = ApplicationFactory(
+        name=name,
+        user=owner,
+        public=public,
+        redirect_uris=" ".join(redirect_uris),
+        post_logout_redirect_uris=" ".join(post_logout_redirect_uris),
+        grant_types=" ".join(grant_types),
+        allowed_scopes=" ".join(scopes),
+        first_party=first_party,
+    )
+    return app, app.plaintext_secret
 
 
 @pytest.fixture
 def confidential(db):
-    app, secret = make_client(name="Confidential RP", scopes=["openid", "profile", "email"])
-    return app, secret
+    return ApplicationFactory.with_secret(
+        name="Confidential RP", allowed_scopes="openid profile email"
+    )
 
 
 @pytest.fixture
 def first_party(db):
-    return make_client(name="First-party RP", first_party=True)
+    return ApplicationFactory.with_secret(name="First-party RP", first_party=True)
 
 
 @pytest.fixture
 def public_client(db):
-    app, _ = make_client(name="Public RP", public=True)
-    return app
+    return ApplicationFactory(name="Public RP", public=True)
 
 
 @pytest.fixture
 def service_client(db):
-    return make_client(name="Service", grant_types=["client_credentials"], redirect_uris=[])
+    return ApplicationFactory.with_secret(name="Service", service=True)
 
 
 def authorize(http, client_id, *, challenge=None, scope="openid profile email", **extra):

@@ -1,0 +1,1 @@
+"""OWASP Application Security Verification Standard 5.0."""

@@ -70,7 +70,8 @@ def test_prompt_none_for_an_unverified_account_never_redirects_to_an_unregistere
 
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
 def test_unverified_account_without_prompt_none_is_sent_to_verify(unverified, first_party):
-    """Without prompt=none the browser goes to the verification page, not to the client."""
+    """OIDC Core §3.1.2.1: without prompt=none the browser goes to the verification page,
+    not to the client."""
     app, _ = first_party
     _, challenge = pkce_pair()
     response = authorize_by_post(unverified, app.client_id, challenge=challenge)

@@ -47,8 +47,9 @@ def test_userinfo_answers_get_and_post_alike(signed_in, first_party):
 @pytest.mark.spec("OIDC Core", "5.3.1")
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_other_methods_are_a_json_405_with_allow(signed_in, first_party, method):
-    """RFC 9110 §15.5.6: a method userinfo does not offer is 405 with ``Allow``, in JSON
-    like every other userinfo answer, whether or not a valid token comes with it."""
+    """OIDC Core §5.3.1, RFC 9110 §15.5.6: a method userinfo does not offer is 405 with
+    ``Allow``, in JSON like every other userinfo answer, whether or not a valid token comes
+    with it."""
     app, secret = first_party
     token = tokens_for(signed_in, app, secret)["access_token"]
     signed_in.cookies.clear()

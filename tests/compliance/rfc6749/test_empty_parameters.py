@@ -147,8 +147,8 @@ def test_empty_parameter_gets_the_answer_for_a_missing_one(
 
 @pytest.mark.spec("OAuth 2.1", "3.2")
 def test_empty_scope_keeps_the_granted_scope_on_refresh(signed_in, clients):
-    """RFC 6749 §6: omitting ``scope`` on refresh keeps the original scope; ``scope=`` is
-    the same request, not a request for no scope."""
+    """OAuth 2.1 §3.2, RFC 6749 §6: omitting ``scope`` on refresh keeps the original scope;
+    ``scope=`` is the same request, not a request for no scope."""
     body, auth = token_request(signed_in, clients, "refresh_token")
     response = signed_in.post("/oauth/token", data={**body, "scope": ""}, auth=auth)
     assert response.status_code == HTTPStatus.OK, response.text
@@ -157,8 +157,8 @@ def test_empty_scope_keeps_the_granted_scope_on_refresh(signed_in, clients):
 
 @pytest.mark.spec("OAuth 2.1", "3.2")
 def test_empty_scope_is_the_default_scope_for_client_credentials(signed_in, clients):
-    """RFC 6749 §3.3: ``scope=`` means no scope requested, so the client's default applies,
-    exactly as when ``scope`` is left out."""
+    """OAuth 2.1 §3.2, RFC 6749 §3.3: ``scope=`` means no scope requested, so the client's
+    default applies, exactly as when ``scope`` is left out."""
     body, auth = token_request(signed_in, clients, "client_credentials")
     without = signed_in.post("/oauth/token", data=body, auth=auth)
     empty = signed_in.post("/oauth/token", data={**body, "scope": ""}, auth=auth)
@@ -171,8 +171,8 @@ def test_empty_scope_is_the_default_scope_for_client_credentials(signed_in, clie
 def test_empty_token_at_revocation_and_introspection_is_a_missing_token(
     signed_in, clients, endpoint
 ):
-    """RFC 7009 §2.1, RFC 7662 §2.1: ``token`` is required; ``token=`` is the same as no
-    token, 400 invalid_request, at both endpoints."""
+    """OAuth 2.1 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: ``token`` is required; ``token=`` is the
+    same as no token, 400 invalid_request, at both endpoints."""
     app, secret = clients["confidential"]
     for data in ({}, {"token": ""}):
         response = signed_in.post(f"/oauth/{endpoint}", data=data, auth=(app.client_id, secret))
@@ -186,9 +186,9 @@ def test_empty_token_at_revocation_and_introspection_is_a_missing_token(
 def test_empty_optional_parameter_at_revocation_and_introspection_is_ignored(
     signed_in, clients, extra
 ):
-    """RFC 7009 §2.1, RFC 7662 §2.1: an empty ``token_type_hint`` is no hint and an empty
-    ``client_id`` next to Basic credentials is no client_id: the caller's own token is
-    introspected and then revoked as usual."""
+    """OAuth 2.1 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: an empty ``token_type_hint`` is no hint
+    and an empty ``client_id`` next to Basic credentials is no client_id: the caller's own
+    token is introspected and then revoked as usual."""
     app, secret = clients["confidential"]
     access_token = tokens_for(signed_in, app, secret, scope="openid")["access_token"]
     response = introspect(signed_in, app, secret, access_token, **extra)

@@ -53,7 +53,8 @@ def assert_json_error(response, status, error="invalid_request"):
 @pytest.mark.spec("RFC 6749", "5.2")
 @pytest.mark.parametrize("path", PATHS)
 def test_oversized_body_is_a_json_413(http, mode, path, settings, caplog):
-    """A body over the limit is refused with 413 JSON; a client error logs no ERROR."""
+    """RFC 6749 §5.2: a body over the limit is refused with 413 JSON; a client error logs no
+    ERROR."""
     body = b"token=" + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
     with caplog.at_level(logging.INFO):
         response = http.post(path, content=body, headers=FORM)
@@ -64,6 +65,7 @@ def test_oversized_body_is_a_json_413(http, mode, path, settings, caplog):
 @pytest.mark.spec("RFC 6749", "5.2")
 @pytest.mark.parametrize("path", PATHS)
 def test_too_many_fields_is_a_json_invalid_request(http, mode, path, settings):
+    """RFC 6749 §5.2: more fields than Django reads → 400 JSON invalid_request that says so."""
     body = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
     response = http.post(path, content=body, headers=FORM)
     assert_json_error(response, HTTPStatus.BAD_REQUEST)
@@ -73,6 +75,7 @@ def test_too_many_fields_is_a_json_invalid_request(http, mode, path, settings):
 @pytest.mark.spec("RFC 6749", "5.2")
 @pytest.mark.parametrize(("path", "methods"), ENDPOINTS)
 def test_disallowed_host_is_a_json_invalid_request(http, mode, path, methods):
+    """RFC 6749 §5.2: a Host outside ALLOWED_HOSTS → 400 JSON invalid_request, not HTML."""
     method = "POST" if "POST" in methods else "GET"
     response = http.request(method, path, headers={"Host": "evil.example", **FORM})
     assert_json_error(response, HTTPStatus.BAD_REQUEST)
@@ -105,8 +108,8 @@ HOSTILE = ['a"b', "a\\b", "grant\u00e9", "\u202e\u0000x", 'q"\\\u00fc\u4e2d']
 @pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
 @pytest.mark.parametrize("name", HOSTILE)
 def test_echoed_parameter_names_keep_the_description_charset(http, confidential, path, name):
-    """A repeated parameter whose name holds quotes, backslashes or non-ASCII is named in
-    the description with only the characters RFC 6749 §5.2 allows."""
+    """RFC 6749 §5.2: a repeated parameter whose name holds quotes, backslashes or non-ASCII
+    is named in the description with only the characters error_description allows."""
     app, secret = confidential
     response = http.post(
         path,
@@ -119,6 +122,8 @@ def test_echoed_parameter_names_keep_the_description_charset(http, confidential,
 @pytest.mark.spec("RFC 6749", "5.2")
 @pytest.mark.parametrize("value", HOSTILE)
 def test_unknown_grant_type_keeps_the_description_charset(http, confidential, value):
+    """RFC 6749 §5.2: an unknown grant_type holding hostile characters is described with
+    only the characters error_description allows."""
     app, secret = confidential
     response = http.post("/oauth/token", data={"grant_type": value}, auth=(app.client_id, secret))
     assert response.status_code == HTTPStatus.BAD_REQUEST
@@ -129,6 +134,8 @@ def test_unknown_grant_type_keeps_the_description_charset(http, confidential, va
 @pytest.mark.spec("RFC 6750", "3")
 @pytest.mark.parametrize("value", HOSTILE)
 def test_userinfo_errors_keep_the_description_charset(http, value):
+    """RFC 6750 §3: whatever the token held, the JSON body's and the challenge's
+    error_description keep to the RFC 6749 §5.2 characters."""
     for response in (
         http.get("/oauth/userinfo", params={"access_token": value}),
         http.get("/oauth/userinfo", headers={"Authorization": "Bearer " + value.encode().hex()}),
@@ -141,8 +148,11 @@ def test_userinfo_errors_keep_the_description_charset(http, value):
         assert description is None or DESCRIPTION_CHARS.match(description.group(1))
 
 
+@pytest.mark.spec("RFC 6749", "5.2")
 @pytest.mark.parametrize("text", HOSTILE + ["plain text", "x" * 3])
 def test_safe_description_keeps_only_allowed_characters(text):
+    """RFC 6749 §5.2: safe_description() keeps only the error_description characters and
+    turns a double quote into a single one."""
     from oauth.errors import safe_description
 
     cleaned = safe_description(text)
@@ -150,9 +160,11 @@ def test_safe_description_keeps_only_allowed_characters(text):
     assert safe_description('say "hi"') == "say 'hi'"
 
 
+@pytest.mark.spec("RFC 8414", "3")
 @pytest.mark.parametrize("path", ["/.well-known/no-such-document", "/oauth/token/extra"])
 def test_unknown_address_under_a_machine_endpoint_is_a_json_404(http, mode, path):
-    """No HTML 404 (nor DEBUG's URL list) where a program is the caller."""
+    """RFC 8414 §3, RFC 6749 §5.2: no HTML 404 (nor DEBUG's URL list) where a program is
+    the caller."""
     response = http.get(path)
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.headers["content-type"] == "application/json"

@@ -120,8 +120,8 @@ def test_token_in_more_than_one_place_is_invalid_request(signed_in, access_token
 
 @pytest.mark.spec("RFC 6750", "2.2")
 def test_empty_access_token_in_the_body_is_no_token(signed_in, access_token):
-    """OAuth 2.1 §3.2 (empty is omitted): ``access_token=`` beside the header is not a
-    second token, and alone it is no credentials at all."""
+    """RFC 6750 §2.2, OAuth 2.1 §3.2 (empty is omitted): ``access_token=`` beside the header
+    is not a second token, and alone it is no credentials at all."""
     response = signed_in.post(USERINFO, headers=bearer(access_token), data={"access_token": ""})
     assert response.status_code == HTTPStatus.OK, response.text[:300]
     response = signed_in.post(USERINFO, data={"access_token": ""})

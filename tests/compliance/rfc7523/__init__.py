@@ -1,0 +1,1 @@
+"""RFC 7523: JWT Profile for OAuth 2.0 Client Authentication."""

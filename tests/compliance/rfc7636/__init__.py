@@ -1,0 +1,1 @@
+"""RFC 7636: Proof Key for Code Exchange (PKCE)."""

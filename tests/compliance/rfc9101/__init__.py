@@ -1,0 +1,1 @@
+"""RFC 9101: JWT-Secured Authorization Request (JAR)."""

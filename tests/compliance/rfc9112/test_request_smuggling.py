@@ -67,6 +67,7 @@ VARIANTS = {
 }
 
 
+@pytest.mark.spec("RFC 9112", "6.1")
 @pytest.mark.parametrize("headers", VARIANTS.values(), ids=VARIANTS.keys())
 def test_ambiguous_framing_is_refused_and_the_connection_closed(server, headers):
     """RFC 9112 §6.1: a server MUST close the connection after a request with both
@@ -83,9 +84,10 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(server, headers)
     assert f"smuggled-{marker}" not in server.output()
 
 
+@pytest.mark.spec("RFC 9112", "9.3.2")
 def test_pipelined_requests_are_still_answered(server):
-    """The control: the same socket and two well-framed requests give two answers,
-    so the test above would see a second response if there were one."""
+    """RFC 9112 §9.3.2, the control: the same socket and two well-framed requests give two
+    answers, so the test above would see a second response if there were one."""
     marker = uuid.uuid4().hex
     first = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received, _ = exchange(server, first + smuggled(marker), timeout=2)
@@ -94,8 +96,10 @@ def test_pipelined_requests_are_still_answered(server):
     assert b"HTTP/1.1 404 " in received
 
 
+@pytest.mark.spec("RFC 9112", "7.1")
 def test_chunked_body_alone_is_accepted(server):
-    """Transfer-Encoding: chunked on its own is valid framing and is read normally."""
+    """RFC 9112 §7.1: Transfer-Encoding: chunked on its own is valid framing and is read
+    normally."""
     body = b"grant_type=client_credentials"
     data = (
         b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -34,7 +34,8 @@ UNKNOWN = {"username": "nobody-here", "email": "nobody-here@example.com"}
 
 @pytest.fixture(autouse=True)
 def _generous_lockout(settings):
-    """Repeated attempts here measure sign-in, not the lockout (tested in test_lockout)."""
+    """Repeated attempts here measure sign-in, not the lockout (tested in
+    tests/accounts/test_lockout.py)."""
     settings.AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = 1000
     settings.AUTHSITE_LOGIN_FAILURES_PER_IP = 1000
 
@@ -97,12 +98,13 @@ CASES = [
 ]
 
 
+@pytest.mark.spec("ASVS 5.0", "6.3.8")
 @pytest.mark.parametrize("path", PAGES)
 @pytest.mark.parametrize("kind, typed", CASES)
 def test_failed_sign_in_answers_the_same_whether_or_not_the_account_exists(
     path, kind, typed, argon2_runs
 ):
-    """ASVS 6.3.8: status, body (name and CSRF token aside), cookies and the work done
+    """ASVS 5.0 §6.3.8: status, body (name and CSRF token aside), cookies and the work done
     (one Argon2id run, the same queries) match between a known and an unknown account."""
     make_account(kind, "the real password of alice 1")
     known_login = "alice" if typed == "username" else "alice@example.com"
@@ -124,9 +126,10 @@ def test_failed_sign_in_answers_the_same_whether_or_not_the_account_exists(
     assert len(answers["known"][2]) == len(answers["unknown"][2]) == 1, answers
 
 
+@pytest.mark.spec("ASVS 5.0", "6.3.8")
 @pytest.mark.parametrize("path", PAGES)
 def test_a_correct_password_of_an_inactive_account_answers_like_an_unknown_account(path):
-    """ASVS 6.3.8: the right password does not reveal that a disabled account exists."""
+    """ASVS 5.0 §6.3.8: the right password does not reveal that a disabled account exists."""
     make_account("inactive", "the real password of alice 1")
     known = attempt(path, "alice", "the real password of alice 1")
     unknown = attempt(path, UNKNOWN["username"], "the real password of alice 1")
@@ -134,10 +137,11 @@ def test_a_correct_password_of_an_inactive_account_answers_like_an_unknown_accou
     assert normalised(known, "alice") == normalised(unknown, UNKNOWN["username"])
 
 
+@pytest.mark.spec("ASVS 5.0", "6.3.8")
 @pytest.mark.parametrize("path", PAGES)
 @pytest.mark.parametrize("kind", ["active", "no_password"])
 def test_wrong_password_and_unknown_account_take_the_same_time(path, kind):
-    """ASVS 6.3.8: the unknown-account path runs the same Argon2id work as a wrong
+    """ASVS 5.0 §6.3.8: the unknown-account path runs the same Argon2id work as a wrong
     password; 10 attempts each, medians printed, ratio asserted loosely (0.5x-2x)."""
     make_account(kind, "the real password of alice 1")
     attempt(path, "warm-up")  # first-request costs (templates, imports) out of the way
@@ -158,9 +162,10 @@ def test_wrong_password_and_unknown_account_take_the_same_time(path, kind):
     assert 0.5 < known / unknown < 2
 
 
+@pytest.mark.spec("ASVS 5.0", "6.3.1")
 @pytest.mark.parametrize("path", PAGES)
 def test_failed_sign_ins_are_still_counted_for_the_lockout(path, settings):
-    """ASVS 6.3.1: equal answers do not weaken the lockout; the known and the unknown
+    """ASVS 5.0 §6.3.1: equal answers do not weaken the lockout; the known and the unknown
     account are both locked after the configured number of failures."""
     settings.AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = 2
     make_account("no_password", "x")

@@ -1,4 +1,5 @@
-"""prompt=none with a signed-in user (OIDC Core §3.1.2.1, §3.1.2.6; checklist 7.6.2)."""
+"""OIDC Core §3.1.2.1, §3.1.2.6: the prompt and max_age parameters with a signed-in user,
+and prompt=none without one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
 def test_prompt_none_for_a_first_party_client_returns_a_code_silently(signed_in, first_party):
+    """OIDC Core §3.1.2.1: a signed-in user and a client that needs no consent → a code, with
+    no page shown."""
     app, _ = first_party
     _, challenge = pkce_pair()
     response = authorize(signed_in, app.client_id, challenge=challenge, prompt="none")
@@ -25,6 +28,8 @@ def test_prompt_none_for_a_first_party_client_returns_a_code_silently(signed_in,
 
 @pytest.mark.spec("OIDC Core", "3.1.2.6")
 def test_prompt_none_without_consent_is_consent_required(signed_in, confidential):
+    """OIDC Core §3.1.2.6: consent would have to be asked → error=consent_required, with
+    state and iss."""
     app, _ = confidential
     _, challenge = pkce_pair()
     response = authorize(signed_in, app.client_id, challenge=challenge, prompt="none")
@@ -36,6 +41,7 @@ def test_prompt_none_without_consent_is_consent_required(signed_in, confidential
 
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
 def test_prompt_none_after_remembered_consent_returns_a_code(signed_in, confidential):
+    """OIDC Core §3.1.2.1: once consent is remembered, prompt=none gets a code silently."""
     app, _ = confidential
     _, challenge = pkce_pair()
     code_from(approve(signed_in, authorize(signed_in, app.client_id, challenge=challenge)))
@@ -45,6 +51,7 @@ def test_prompt_none_after_remembered_consent_returns_a_code(signed_in, confiden
 
 @pytest.mark.spec("OIDC Core", "3.1.2.6")
 def test_prompt_none_without_a_session_is_login_required(http, first_party):
+    """OIDC Core §3.1.2.6: no signed-in user → error=login_required, not the sign-in page."""
     app, _ = first_party
     _, challenge = pkce_pair()
     response = authorize(http, app.client_id, challenge=challenge, prompt="none")
@@ -56,7 +63,8 @@ def test_prompt_none_without_a_session_is_login_required(http, first_party):
 def test_prompt_login_and_max_age_make_a_signed_in_user_sign_in_again(
     signed_in, first_party, password, extra
 ):
-    """A session is not enough: the sign-in page is shown, then the flow resumes once."""
+    """OIDC Core §3.1.2.1: with prompt=login or an exceeded max_age a session is not enough:
+    the sign-in page is shown, then the flow resumes once."""
     import time
 
     app, _ = first_party
@@ -86,6 +94,8 @@ def test_prompt_login_and_max_age_make_a_signed_in_user_sign_in_again(
 
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
 def test_prompt_consent_asks_again_even_when_consent_is_remembered(signed_in, confidential):
+    """OIDC Core §3.1.2.1: prompt=consent shows the consent page even when consent is
+    remembered."""
     app, _ = confidential
     _, challenge = pkce_pair()
     code_from(approve(signed_in, authorize(signed_in, app.client_id, challenge=challenge)))

@@ -1,4 +1,4 @@
-"""Row A24 of shared/SECURITY-CHECKLIST.md §2: a code cannot be redeemed twice concurrently.
+"""RFC 6749 §4.1.2: a code is used once, even when it is redeemed twice concurrently.
 
 Real concurrency needs real transactions: each thread has its own HTTP client on
 the WSGI app and its own PostgreSQL connection.
@@ -34,10 +34,10 @@ def fresh_keys():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.spec("RFC 9700", "4.2.4")
-def test_a24_parallel_redemptions_of_one_code_yield_one_token(fresh_keys, signed_in, first_party):
-    """A24: 10 simultaneous redemptions of one code → exactly one 200, the rest invalid_grant
-    (OAuth 2.1 §4.1.3: a code is used only once)."""
+@pytest.mark.spec("RFC 6749", "4.1.2")
+def test_parallel_redemptions_of_one_code_yield_one_token(fresh_keys, signed_in, first_party):
+    """RFC 6749 §4.1.2: 10 simultaneous redemptions of one code → exactly one 200, the rest
+    invalid_grant (OAuth 2.1 §4.1.3: a code is used only once)."""
     app, secret = first_party
     code, verifier = code_for(signed_in, app)
     wsgi = signed_in._transport.app

@@ -1,12 +1,10 @@
-"""Redis is an accelerator, PostgreSQL the truth; RP-initiated logout; the RFC 9700 deploy check."""
+"""Redis is an accelerator, PostgreSQL the truth; the RFC 9700 deploy check."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
-from tests.support.oauth import REDIRECT_URI, authorize, code_from, make_client, pkce_pair
+from tests.support.oauth import REDIRECT_URI, authorize, code_from, pkce_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -85,49 +83,6 @@ def test_revocation_reaches_the_shared_deny_list(
     assert cache.get(key) == 1
     ttl = cache.ttl(key)
     assert 0 < ttl <= 600 + 60
-
-
-def test_rp_initiated_logout_with_id_token_hint(signed_in):
-    """OIDC RP-Initiated Logout 1.0 §2-3: validated post_logout_redirect_uri, state echoed."""
-    app, secret = make_client(
-        name="Logout RP",
-        first_party=True,
-        post_logout_redirect_uris=["https://rp.test/logged-out"],
-    )
-    tokens = code_flow(signed_in, app, secret)
-    response = signed_in.get(
-        "/oauth/logout",
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "https://rp.test/logged-out",
-            "state": "bye-1",
-        },
-    )
-    assert response.status_code == 302
-    location = urlsplit(response.headers["location"])
-    assert location.netloc == "rp.test" and location.path == "/logged-out"
-    assert parse_qs(location.query)["state"] == ["bye-1"]
-    # The session is over: authorizing again sends the browser to the login page.
-    verifier, challenge = pkce_pair()
-    again = authorize(signed_in, app.client_id, challenge=challenge)
-    assert again.status_code == 302
-    assert again.headers["location"].startswith("/accounts/login/")
-
-
-def test_rp_initiated_logout_never_redirects_to_an_unregistered_uri(signed_in):
-    app, secret = make_client(
-        name="Logout RP", first_party=True, post_logout_redirect_uris=["https://rp.test/bye"]
-    )
-    tokens = code_flow(signed_in, app, secret)
-    response = signed_in.get(
-        "/oauth/logout",
-        params={
-            "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "https://evil.test/bye",
-        },
-    )
-    assert response.status_code == 400
-    assert "location" not in response.headers
 
 
 def test_deploy_check_fails_when_an_rfc9700_switch_is_turned_off(settings):

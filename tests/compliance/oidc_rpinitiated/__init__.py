@@ -1,0 +1,1 @@
+"""OpenID Connect RP-Initiated Logout 1.0."""
