@@ -14,6 +14,7 @@ from functools import update_wrapper
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
@@ -27,6 +28,7 @@ from accounts.forms import AdminLoginForm
 from accounts.services.mfa.common import has_mfa, session_used_second_factor
 from accounts.services.mfa.pending import start_pending_sign_in
 from accounts.services.sign_in import complete_sign_in
+from audit.receivers import audited_admin_class
 from common.conf import authsite_settings
 
 
@@ -49,8 +51,6 @@ class AuthsiteAdminSite(admin.AdminSite):
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every ModelAdmin, ours and third-party ones (DOT's), audits "delete selected"."""
-        from audit.receivers import audited_admin_class
-
         admin_class = audited_admin_class(admin_class or admin.ModelAdmin)
         super().register(model_or_iterable, admin_class, **options)
 
@@ -60,8 +60,6 @@ class AuthsiteAdminSite(admin.AdminSite):
         """Django's ``AdminSite.login`` (5.2) with :class:`AdminLoginView`."""
         if request.method == "GET" and self.has_permission(request):
             return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
-        from django.contrib.admin.forms import AdminAuthenticationForm
-
         context = {
             **self.each_context(request),
             "title": _("Log in"),

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -44,6 +44,7 @@ from accounts.exceptions import (
     VerificationLinkError,
     try_again_message,
 )
+from accounts.services.sign_in import complete_sign_in
 from audit.events import Action, Outcome
 from audit.services import record
 from common import ratelimit
@@ -453,5 +454,7 @@ def complete_verification(token: str, *, request) -> Verification:
 
 
 def _sign_in_registered_user(request, user) -> None:
-    """Sign in the account this browser just registered and verified."""
-    login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+    """Sign in the account this browser just registered and verified (with its password)."""
+    complete_sign_in(
+        request, user, methods=["pwd"], remember=None, backend=settings.AUTHENTICATION_BACKENDS[0]
+    )
