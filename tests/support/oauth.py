@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -212,3 +213,25 @@ def revoke(http, app, secret, token, **extra):
 
 def userinfo(http, access_token):
     return http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def assert_error(response, error, status=HTTPStatus.BAD_REQUEST):
+    """An RFC 6749 §5.2 error as a client sees it: status, JSON body, no tokens."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == error, body
+    assert "access_token" not in body and "refresh_token" not in body
+
+
+def active(http, app, secret, token) -> bool:
+    response = introspect(http, app, secret, token)
+    assert response.status_code == HTTPStatus.OK, response.text
+    return response.json()["active"]
+
+
+def assert_error_page(response):
+    """A 400 HTML page: nothing is sent to any redirect URI."""
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.text[:300]
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")

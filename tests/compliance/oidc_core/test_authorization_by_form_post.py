@@ -12,6 +12,7 @@ from common.conf import authsite_settings
 from tests.support.oauth import (
     REDIRECT_URI,
     approve,
+    assert_error_page,
     authorize_by_post,
     code_from,
     exchange,
@@ -21,13 +22,6 @@ from tests.support.oauth import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error_page(response):
-    """A 400 HTML page: nothing is sent to any redirect URI."""
-    assert response.status_code == HTTPStatus.BAD_REQUEST, response.text[:300]
-    assert "location" not in response.headers
-    assert response.headers["content-type"].startswith("text/html")
 
 
 def assert_login_redirect(response):

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.oauth import (
     REDIRECT_URI,
+    assert_error_page,
     authorize,
     authorize_by_post,
     code_for,
@@ -20,13 +21,6 @@ from tests.support.oauth import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error_page(response):
-    """A 400 HTML page: nothing is sent to any redirect URI."""
-    assert response.status_code == HTTPStatus.BAD_REQUEST, response.text[:300]
-    assert "location" not in response.headers
-    assert response.headers["content-type"].startswith("text/html")
 
 
 @pytest.mark.spec("RFC 6749", "3.1")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.oauth import (
     REDIRECT_URI,
+    assert_error,
     authorize,
     code_for,
     exchange,
@@ -20,15 +21,6 @@ from tests.support.oauth import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, error, status=HTTPStatus.BAD_REQUEST):
-    """An RFC 6749 §5.2 error as a client sees it: status, JSON body, no tokens."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["error"] == error, body
-    assert "access_token" not in body and "refresh_token" not in body
 
 
 @pytest.mark.spec("RFC 6749", "3.2")

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from oauth.models import RefreshToken
 from tests.support.oauth import (
+    active,
+    assert_error,
     authorize,
     code_from,
     introspect,
@@ -24,21 +26,6 @@ from tests.support.oauth import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, error, status=HTTPStatus.BAD_REQUEST):
-    """An RFC 6749 §5.2 error as a client sees it: status, JSON body, no tokens."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["error"] == error, body
-    assert "access_token" not in body and "refresh_token" not in body
-
-
-def active(http, app, secret, token) -> bool:
-    response = introspect(http, app, secret, token)
-    assert response.status_code == HTTPStatus.OK, response.text
-    return response.json()["active"]
 
 
 @pytest.mark.spec("RFC 9700", "2.4")
