@@ -67,8 +67,8 @@ def note_second_factor(session, methods: list[str]) -> None:
 
 
 def after_factor_removed(user, method: str, request) -> None:
-    """Removing a factor ends the user's tokens (A32); with no factor left, the
-    recovery codes go too (they would be a factor on their own)."""
+    """Removing a factor is a credential change, so it ends the user's tokens; with no
+    factor left, the recovery codes go too (they would be a factor on their own)."""
     if not has_mfa(user):
         RecoveryCode.objects.filter(user=user).delete()
     record(
