@@ -5,7 +5,7 @@ raises ``common.exceptions.ThrottledError``."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
 from common.exceptions import AuthsiteError, ThrottledError  # noqa: F401  (re-exported)
 
@@ -84,20 +84,6 @@ class SignInExpiredError(MFAError):
 
 
 # --- Passwords, e-mail change and registration ----------------------------------------
-
-
-def minutes_to_wait(seconds: int) -> int:
-    """``seconds`` as whole minutes, rounded up and at least one (what a person is told)."""
-    return max(1, -(-int(seconds) // 60))
-
-
-def try_again_message(retry_after: int) -> str:
-    """ "Try again in N minutes." for a :class:`ThrottledError`'s ``retry_after``: the one
-    wording of every wait the password, e-mail change and registration pages show."""
-    minutes = minutes_to_wait(retry_after)
-    return ngettext(
-        "Try again in %(minutes)d minute.", "Try again in %(minutes)d minutes.", minutes
-    ) % {"minutes": minutes}
 
 
 class PasswordError(AccountsError):

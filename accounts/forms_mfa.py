@@ -5,38 +5,45 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import limit_password_length
-from accounts.services.mfa.common import check_current_password
+from accounts.exceptions import WrongCurrentPasswordError
+from accounts.forms import validate_typed_password_length
 from accounts.services.mfa.totp import TOTP_DIGITS, clean_otp
+from accounts.services.passwords import verify_current_password
+from audit.events import Action
 from common.exceptions import ThrottledError
 
 
 class CurrentPasswordForm(forms.Form):
-    """Re-authentication before changing MFA or recovery data (ASVS 7.5.1)."""
+    """Re-authentication before changing MFA or recovery data (ASVS 7.5.1).
+
+    The password goes through accounts' one current-password check, which
+    counts and audits a wrong one under ``action`` (what the form would have
+    done) and refuses once the user had too many. Like the sign-in form, the
+    input has no ``maxlength`` (a browser would cut a pasted password); an
+    over-long one is a field error, never hashed.
+    """
+
+    action = Action.MFA_RESET  # removing a factor; subclasses that add one say so
 
     password = forms.CharField(
         label=_("Current password"),
         strip=False,
+        validators=[validate_typed_password_length],
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, user, *args, **kwargs) -> None:
+    def __init__(self, user, *args, request=None, **kwargs) -> None:
         self.user = user
+        self.request = request
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        limit_password_length(self.fields["password"])
 
     def clean_password(self):
         password = self.cleaned_data["password"]
         try:
-            ok = check_current_password(self.user, password)
-        except ThrottledError as exc:
+            verify_current_password(self.user, password, action=self.action, request=self.request)
+        except (WrongCurrentPasswordError, ThrottledError) as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from None
-        if not ok:
-            raise forms.ValidationError(
-                _("Your current password is incorrect. Enter the password you sign in with."),
-                code="wrong_password",
-            )
         return password
 
     def mark_invalid_fields(self) -> None:
@@ -47,7 +54,14 @@ class CurrentPasswordForm(forms.Form):
                 )
 
 
+class RecoveryCodesForm(CurrentPasswordForm):
+    """Re-authentication before replacing every recovery code."""
+
+    action = Action.MFA_ENROLLED
+
+
 class TOTPSetupForm(CurrentPasswordForm):
+    action = Action.MFA_ENROLLED
     code = forms.CharField(
         label=_("Code from the app"),
         max_length=20,
@@ -72,6 +86,7 @@ class TOTPSetupForm(CurrentPasswordForm):
 
 
 class WebAuthnNameForm(CurrentPasswordForm):
+    action = Action.MFA_ENROLLED
     name = forms.CharField(
         label=_("Name of the key"),
         max_length=100,

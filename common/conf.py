@@ -424,8 +424,8 @@ class AuthsiteSettings:
         int,
         10,
         doc="""Wrong current passwords a signed-in user may give in any hour (a sliding
-        window) on the password and e-mail change forms, so a stolen session cannot guess
-        the password there.
+        window) on the password, e-mail change and multi-factor pages (one count for all),
+        so a stolen session cannot guess the password there.
         """,
     )
 
@@ -508,7 +508,7 @@ class AuthsiteSettings:
         int,
         5,
         doc="""Second-factor attempts per pending sign-in user in one window; then refused
-        with "wait N minutes" (a 6-digit code cannot be guessed in a few tries).
+        with "try again in N minutes" (a 6-digit code cannot be guessed in a few tries).
         """,
     )
 

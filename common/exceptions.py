@@ -9,6 +9,8 @@ for people, JSON for machines, and RFC error codes on OAuth endpoints.
 
 from __future__ import annotations
 
+from django.utils.translation import ngettext
+
 
 class AuthsiteError(Exception):
     """An expected failure with a stable ``code``, an HTTP ``status`` and a user-safe message."""
@@ -29,11 +31,27 @@ class AuthsiteError(Exception):
         super().__init__(self.message)
 
 
+def minutes_to_wait(seconds: int) -> int:
+    """``seconds`` as whole minutes, rounded up and at least one (what a person is told)."""
+    return max(1, -(-int(seconds) // 60))
+
+
+def try_again_message(retry_after: int) -> str:
+    """ "Try again in N minutes." for a :class:`ThrottledError`'s ``retry_after``: the one
+    wording of every wait a page shows."""
+    minutes = minutes_to_wait(retry_after)
+    return ngettext(
+        "Try again in %(minutes)d minute.", "Try again in %(minutes)d minutes.", minutes
+    ) % {"minutes": minutes}
+
+
 class ThrottledError(AuthsiteError):
     """Too many attempts in the limiter's window: the one throttle error of every app.
 
     ``retry_after`` is whole seconds until the caller may try again (for a
     ``Retry-After`` header and the message); ``scope`` names the limit that refused.
+    :meth:`waiting` builds one whose message says why and how long to wait;
+    ``common.ratelimit.enforce`` raises that.
     """
 
     code = "throttled"
@@ -46,3 +64,10 @@ class ThrottledError(AuthsiteError):
         super().__init__(message, **kwargs)
         self.retry_after = max(0, int(retry_after))
         self.scope = scope
+
+    @classmethod
+    def waiting(cls, reason: str, *, retry_after: int, scope: str) -> ThrottledError:
+        """``reason`` followed by "Try again in N minutes.": what a person is shown."""
+        return cls(
+            f"{reason} {try_again_message(retry_after)}", retry_after=retry_after, scope=scope
+        )

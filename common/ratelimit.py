@@ -5,7 +5,9 @@ client authentication (oauth/client_auth.py), registration, password reset and
 check, e-mail change and MFA attempts.
 
 - ``hit`` counts one event under a key and says whether the limit still
-  allows it; ``peek`` says whether one more would be allowed without counting;
+  allows it; ``enforce`` counts one and, past the limit, raises the one
+  :class:`common.exceptions.ThrottledError` with the reason and the wait;
+  ``peek`` says whether one more would be allowed without counting;
   ``reset`` forgets a key. ``hit_all`` counts one event under several keys at
   once, all or nothing (the lockout's pair, account and address), and can be
   refused by a *block* (``block``/``unblock``: a key holding an end time).
@@ -68,6 +70,7 @@ from django.core.cache import caches
 from django.db import transaction
 from django.db.models import F, Q
 
+from common.exceptions import ThrottledError
 from common.logging import log_dependency_failure
 from common.models import RateLimitWindow
 
@@ -189,6 +192,28 @@ def hit(
     if result.store == "none":
         return RateLimitResult(True, 0, 0)
     return RateLimitResult(result.allowed, result.counts[0], result.retry_after)
+
+
+def enforce(
+    scope: str,
+    key: str,
+    *,
+    limit: int,
+    window_seconds: int,
+    message: str,
+    durable: bool = False,
+    now: datetime | None = None,
+) -> RateLimitResult:
+    """Count one event under ``key``; past ``limit`` raise :class:`ThrottledError`.
+
+    The error carries ``scope`` (the limit's name for callers and logs),
+    ``retry_after``, and ``message`` followed by "Try again in N minutes.", the
+    one wording of every wait. The refused event is not counted (see :func:`hit`).
+    """
+    result = hit(key, limit=limit, window_seconds=window_seconds, durable=durable, now=now)
+    if not result.allowed:
+        raise ThrottledError.waiting(message, retry_after=result.retry_after, scope=scope)
+    return result
 
 
 def hit_all(

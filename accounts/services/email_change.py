@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts import emails
 from accounts.emails import absolute_url
-from accounts.exceptions import EmailChangeError, ThrottledError, try_again_message
+from accounts.exceptions import EmailChangeError
 from accounts.services.passwords import verify_current_password
 from audit.events import Action, Outcome
 from audit.services import record
@@ -56,19 +56,13 @@ def request_email_change(user, new_email: str, current_password: str, *, request
             _("This is already your e-mail address. Enter the new address you want to use."),
             code="same_email",
         )
-    limit = ratelimit.hit(
+    ratelimit.enforce(
+        EMAIL_CHANGE_SCOPE,
         f"emailchange:{user.pk}",
         limit=authsite_settings.EMAIL_CHANGE_REQUESTS_PER_USER,
         window_seconds=3600,
+        message=_("You asked for too many e-mail changes in a short time."),
     )
-    if not limit.allowed:
-        raise ThrottledError(
-            _("You asked for too many e-mail changes in a short time.")
-            + " "
-            + try_again_message(limit.retry_after),
-            retry_after=limit.retry_after,
-            scope=EMAIL_CHANGE_SCOPE,
-        )
     token = signing.TimestampSigner(salt=EMAIL_CHANGE_SALT).sign_object(
         {"u": user.uuid.hex, "o": user.email, "n": new_email, "s": _email_change_state(user)},
         compress=True,

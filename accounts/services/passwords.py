@@ -27,8 +27,6 @@ from accounts.exceptions import (
     InvalidResetLinkError,
     ThrottledError,
     WrongCurrentPasswordError,
-    minutes_to_wait,
-    try_again_message,
 )
 from accounts.models import UserSession
 from accounts.sessions import end_sessions
@@ -37,6 +35,7 @@ from audit.events import Action, Outcome
 from audit.services import record
 from common import ratelimit
 from common.conf import authsite_settings
+from common.exceptions import minutes_to_wait
 from common.logging import printable
 from common.net import client_ip
 
@@ -65,10 +64,8 @@ def verify_current_password(user, password: str, *, action: str, request=None) -
     state = ratelimit.peek(_password_check_key(user), limit=limit, window_seconds=3600)
     if not state.allowed:
         _record_failed_check(user, action, request, reason="too_many_wrong_passwords")
-        raise ThrottledError(
-            _("You entered a wrong current password too many times.")
-            + " "
-            + try_again_message(state.retry_after),
+        raise ThrottledError.waiting(
+            _("You entered a wrong current password too many times."),
             retry_after=state.retry_after,
             scope=PASSWORD_CHECK_SCOPE,
         )

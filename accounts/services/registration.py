@@ -40,9 +40,7 @@ from accounts.emails import absolute_url
 from accounts.exceptions import (
     InvitationError,
     RegistrationClosedError,
-    ThrottledError,
     VerificationLinkError,
-    try_again_message,
 )
 from accounts.services.sign_in import complete_sign_in
 from audit.events import Action, Outcome
@@ -71,19 +69,13 @@ def _user_with_email(email: str):
 def check_ip_limit(scope: str, request) -> None:
     """Count one attempt from the request's address; past the limit raise
     :class:`~common.exceptions.ThrottledError` with ``scope``."""
-    result = ratelimit.hit(
+    ratelimit.enforce(
+        scope,
         f"{scope}:{client_ip(request) or 'unknown'}",
         limit=authsite_settings.REGISTRATION_LIMIT_PER_IP,
         window_seconds=authsite_settings.REGISTRATION_LIMIT_WINDOW_SECONDS,
+        message=_("Too many requests came from your network."),
     )
-    if not result.allowed:
-        raise ThrottledError(
-            _("Too many requests came from your network.")
-            + " "
-            + try_again_message(result.retry_after),
-            retry_after=result.retry_after,
-            scope=scope,
-        )
 
 
 def may_email(address: str) -> bool:

@@ -22,7 +22,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.exceptions import MFAError, MFARequestError, SignInExpiredError
-from accounts.forms_mfa import CurrentPasswordForm, TOTPSetupForm, VerifyCodeForm, WebAuthnNameForm
+from accounts.forms_mfa import (
+    CurrentPasswordForm,
+    RecoveryCodesForm,
+    TOTPSetupForm,
+    VerifyCodeForm,
+    WebAuthnNameForm,
+)
 from accounts.http import next_url, with_next
 from accounts.models import WebAuthnCredential
 from accounts.services.mfa import common, recovery, totp, webauthn
@@ -92,7 +98,7 @@ class TOTPSetupView(LoginRequiredMixin, View):
 
     def post(self, request):
         target = next_url(request)
-        form = TOTPSetupForm(request.user, data=request.POST)
+        form = TOTPSetupForm(request.user, data=request.POST, request=request)
         secret = totp.pending_setup_secret(request.session)
         if form.is_valid() and secret:
             if totp.confirm_totp_setup(request, secret, form.cleaned_data["code"]):
@@ -123,7 +129,9 @@ class TOTPSetupView(LoginRequiredMixin, View):
 @method_decorator(_no_store, name="dispatch")
 class TOTPRemoveView(LoginRequiredMixin, View):
     def post(self, request):
-        form = CurrentPasswordForm(request.user, data=request.POST, prefix="remove")
+        form = CurrentPasswordForm(
+            request.user, data=request.POST, prefix="remove", request=request
+        )
         if not form.is_valid():
             form.mark_invalid_fields()
             context = overview_context(request, remove_form=form)
@@ -140,10 +148,10 @@ class RecoveryCodesView(LoginRequiredMixin, View):
     template_name = "accounts/mfa/recovery_codes.html"
 
     def get(self, request):
-        return self.render_page(request, CurrentPasswordForm(request.user))
+        return self.render_page(request, RecoveryCodesForm(request.user))
 
     def post(self, request):
-        form = CurrentPasswordForm(request.user, data=request.POST)
+        form = RecoveryCodesForm(request.user, data=request.POST, request=request)
         if not common.has_mfa(request.user):
             form.add_error(
                 None, _("Set up an authenticator app or a security key before recovery codes.")
@@ -175,7 +183,7 @@ class WebAuthnRegisterOptionsView(LoginRequiredMixin, View):
         except MFAError as exc:
             return json_error(exc)
         data = {k: v for k, v in body.items() if isinstance(v, str)}
-        form = WebAuthnNameForm(request.user, data=data)
+        form = WebAuthnNameForm(request.user, data=data, request=request)
         if not form.is_valid():
             errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
             throttled = any(
@@ -213,7 +221,9 @@ class WebAuthnRegisterVerifyView(LoginRequiredMixin, View):
 class WebAuthnRemoveView(LoginRequiredMixin, View):
     def post(self, request, pk: int):
         credential = get_object_or_404(WebAuthnCredential, pk=pk, user=request.user)
-        form = CurrentPasswordForm(request.user, data=request.POST, prefix=f"key{pk}")
+        form = CurrentPasswordForm(
+            request.user, data=request.POST, prefix=f"key{pk}", request=request
+        )
         if not form.is_valid():
             form.mark_invalid_fields()
             context = overview_context(request, failed_credential=(pk, form))

@@ -37,7 +37,7 @@ CODES = "/accounts/mfa/recovery-codes/"
 
 def forget_counters(user) -> None:
     ratelimit.reset(f"mfa-user:{user.pk}")
-    ratelimit.reset(f"mfa-reauth:{user.pk}")
+    ratelimit.reset(f"pwcheck:{user.pk}")  # wrong current passwords
 
 
 @pytest.fixture(autouse=True)
@@ -120,10 +120,25 @@ def test_setup_refuses_a_wrong_code_or_a_wrong_password(client, user, password):
     wrong_code = client.post(SETUP, {"code": "000000", "password": password})
     assert "That code does not match" in wrong_code.content.decode()
     wrong_password = client.post(SETUP, {"code": pyotp.TOTP(secret).now(), "password": "nope"})
-    assert "current password is incorrect" in wrong_password.content.decode()
+    assert "current password is not correct" in wrong_password.content.decode()
     garbage = client.post(SETUP, {"code": "x" * 10_000 + "\x00", "password": "\x00"})
     assert garbage.status_code == 200
     assert not TOTPDevice.objects.filter(user=user).exists()
+
+
+def test_current_password_inputs_take_the_sign_in_forms_length_limit_from_the_setting(
+    client, user, password, settings
+):
+    """Like the sign-in form: no maxlength that would cut a pasted password; a password
+    longer than AUTHSITE_PASSWORD_MAX_LENGTH is a field error, never a wrong password."""
+    client.force_login(user)
+    page = client.get(SETUP).content.decode()
+    (tag,) = re.findall(r'<input[^>]+name="password"[^>]*>', page)
+    assert "maxlength" not in tag
+    settings.AUTHSITE_PASSWORD_MAX_LENGTH = 40
+    refused = client.post(SETUP, {"code": "123456", "password": "p" * 41})
+    assert "use at most 40 characters (it has 41)" in refused.content.decode()
+    assert not AuditEvent.objects.filter(outcome="failure").exists()
 
 
 def test_first_enrolment_shows_ten_recovery_codes_once(client, user, password):
@@ -198,7 +213,7 @@ def test_six_attempts_are_throttled_even_with_the_right_code(client, totp_user, 
         assert client.post(VERIFY, {"method": "totp", "code": "000000"}).status_code == 400
     throttled = client.post(VERIFY, {"method": "totp", "code": pyotp.TOTP(secret).now()})
     assert throttled.status_code == 429
-    assert re.search(r"Too many attempts\. Wait \d+ minutes?", throttled.content.decode())
+    assert re.search(r"Too many attempts\. Try again in \d+ minutes?\.", throttled.content.decode())
     assert not signed_in(client)
 
 
@@ -254,12 +269,41 @@ def test_regenerating_needs_the_password_and_invalidates_old_codes(client, totp_
     client.force_login(user)
     refused = client.post(CODES, {"password": "wrong"})
     assert refused.status_code == 400
-    assert "current password is incorrect" in refused.content.decode()
+    assert "current password is not correct" in refused.content.decode()
     assert client.post(CODES, {"password": password}).status_code == 302
     new = re.findall(r"<code>([a-z2-7]{5}-[a-z2-7]{5})</code>", client.get(CODES).content.decode())
     assert len(new) == 10 and not set(new) & set(old)
     assert not mfa.use_recovery_code(user, old[1])
     assert mfa.use_recovery_code(user, new[1])
+
+
+def test_wrong_passwords_on_the_mfa_pages_are_throttled_with_a_wait(
+    client, totp_user, password, settings
+):
+    """ASVS 7.5.1: re-authentication is the one current-password check, so a borrowed
+    session cannot guess the password here any faster than on the password page."""
+    settings.AUTHSITE_PASSWORD_CHECK_FAILURES_PER_USER = 2
+    user, _ = totp_user
+    old = mfa.generate_recovery_codes(user)
+    client.force_login(user)
+    for _attempt in range(2):
+        assert client.post(CODES, {"password": "wrong"}).status_code == 400
+    refused = client.post(CODES, {"password": password})
+    body = refused.content.decode()
+    assert refused.status_code == 400
+    assert re.search(r"too many times\. Try again in \d+ minutes?\.", body)
+    assert mfa.use_recovery_code(user, old[0])  # the old codes still stand
+    failed = AuditEvent.objects.filter(action="user.mfa.enrolled", outcome="failure")
+    assert [event.details["reason"] for event in failed.order_by("id")] == [
+        "wrong_current_password",
+        "wrong_current_password",
+        "too_many_wrong_passwords",
+    ]
+    key_refused = post_json(
+        client, "/accounts/mfa/webauthn/register/options/", {"name": "k", "password": password}
+    )
+    assert key_refused.status_code == 429
+    assert "Try again in" in key_refused.json()["detail"]
 
 
 # --- ID token amr / acr ---
@@ -323,7 +367,7 @@ def test_removing_totp_needs_the_current_password(http, totp_user, password, fir
     refused = http.post(
         "/accounts/mfa/totp/remove/", data={"remove-password": "wrong", "csrfmiddlewaretoken": csrf}
     )
-    assert refused.status_code == 400 and "current password is incorrect" in refused.text
+    assert refused.status_code == 400 and "current password is not correct" in refused.text
     assert TOTPDevice.objects.filter(user=user).exists()
 
     removed = http.post(
@@ -517,7 +561,7 @@ def test_registering_a_security_key_needs_the_password(client, user, password):
         client, "/accounts/mfa/webauthn/register/options/", {"name": "k", "password": "wrong"}
     )
     assert refused.status_code == 400
-    assert "current password is incorrect" in refused.json()["detail"]
+    assert "current password is not correct" in refused.json()["detail"]
 
 
 def test_register_then_sign_in_with_the_key_as_second_factor(client, user, password):

@@ -14,6 +14,7 @@ from django_redis.cache import RedisCache
 from django.core.cache import caches
 
 from common import ratelimit
+from common.exceptions import ThrottledError
 from common.models import RateLimitWindow
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -70,6 +71,19 @@ def test_hits_are_allowed_up_to_the_limit_and_say_when_to_retry(backend, key):
     assert [result.allowed for result in outcomes] == [True, True, True, False]
     assert [result.count for result in outcomes] == [1, 2, 3, 4]
     assert all(0 < result.retry_after <= 60 for result in outcomes)
+
+
+def test_enforce_refuses_past_the_limit_with_the_reason_and_the_wait(backend, key):
+    """The one throttle error: its scope, Retry-After seconds and "Try again in N minutes"."""
+    for _ in range(2):
+        ratelimit.enforce("test", key, limit=2, window_seconds=120, message="Too many tries.")
+    with pytest.raises(ThrottledError) as refused:
+        ratelimit.enforce("test", key, limit=2, window_seconds=120, message="Too many tries.")
+    error = refused.value
+    assert (error.scope, error.status) == ("test", 429)
+    assert 60 < error.retry_after <= 120
+    assert error.message == "Too many tries. Try again in 2 minutes."
+    assert ratelimit.peek(key, limit=2, window_seconds=120).count == 2  # refused: not counted
 
 
 def test_peek_does_not_count(backend, key):

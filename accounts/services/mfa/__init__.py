@@ -1,7 +1,8 @@
 """Multi-factor authentication: one module per factor, plus what they share.
 
 * ``common``: enrolment state (``has_mfa``), the RFC 8176 method names,
-  secrets at rest, attempt limits, the current-password check.
+  secrets at rest, attempt limits. Re-authentication uses the one current-password
+  check, ``accounts.services.passwords.verify_current_password``.
 * ``pending``: the sign-in between the password and the second factor.
 * ``totp``, ``recovery``, ``webauthn``: enrolment, removal and the sign-in
   step of each factor; each step ends in ``accounts.services.sign_in``.
@@ -14,7 +15,6 @@ from accounts.services.mfa.common import (
     AMR_RECOVERY_CODE,
     AMR_SECURITY_KEY,
     AMR_TOTP,
-    check_current_password,
     decrypt,
     encrypt,
     has_mfa,
@@ -41,7 +41,6 @@ __all__ = [
     "AMR_SECURITY_KEY",
     "AMR_TOTP",
     "Pending",
-    "check_current_password",
     "confirm_totp",
     "confirmed_totp",
     "decrypt",

@@ -1,5 +1,8 @@
 """What the three factors share: enrolment state, the sign-in methods, secrets, limits.
 
+Re-authentication before changing MFA data (ASVS 7.5.1) is the one current-password
+check of accounts, ``accounts.services.passwords.verify_current_password``.
+
 How a sign-in is described (RFC 8176 ``amr``; oauth/claims.py derives ``acr``):
 password + TOTP or a recovery code → ``["pwd", "otp"]`` (a recovery code is a
 one-time password; the audit trail tells them apart); password + security key
@@ -21,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from accounts import signals
 from accounts.models import RecoveryCode, TOTPDevice, WebAuthnCredential
@@ -127,13 +131,8 @@ def decrypt(value: str) -> str | None:
 # --- attempts ---
 
 
-def throttled(retry_after: int, *, scope: str = "mfa") -> ThrottledError:
-    minutes = max(1, -(-retry_after // 60))
-    return ThrottledError(
-        f"Too many attempts. Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
-        retry_after=retry_after,
-        scope=scope,
-    )
+MFA_THROTTLE_SCOPE = "mfa"  # ThrottledError.scope of a refused second-factor attempt
+TOO_MANY_ATTEMPTS = _("Too many attempts.")
 
 
 def check_attempt(user, ip: str) -> None:
@@ -144,9 +143,9 @@ def check_attempt(user, ip: str) -> None:
         (f"mfa-ip:{ip}", authsite_settings.MFA_ATTEMPTS_PER_IP),
     ]
     for key, limit in checks:
-        result = ratelimit.hit(key, limit=limit, window_seconds=window)
-        if not result.allowed:
-            raise throttled(result.retry_after)
+        ratelimit.enforce(
+            MFA_THROTTLE_SCOPE, key, limit=limit, window_seconds=window, message=TOO_MANY_ATTEMPTS
+        )
 
 
 def count_attempt(request, user, method: str) -> None:
@@ -171,16 +170,3 @@ def record_failed(user, method: str, request, *, reason: str = "wrong") -> None:
         request=request,
         details={"method": method, "reason": reason},
     )
-
-
-def check_current_password(user, password: str) -> bool:
-    """Re-authentication before changing MFA data (ASVS 7.5.1), throttled per user so a
-    borrowed session cannot be used to guess the password."""
-    result = ratelimit.hit(
-        f"mfa-reauth:{user.pk}",
-        limit=authsite_settings.MFA_ATTEMPTS_PER_USER * 2,
-        window_seconds=authsite_settings.MFA_ATTEMPT_WINDOW_SECONDS,
-    )
-    if not result.allowed:
-        raise throttled(result.retry_after, scope="mfa-reauth")
-    return bool(password) and user.check_password(password)

@@ -46,11 +46,12 @@ from accounts.services.mfa.common import (
     AMR_PASSKEY,
     AMR_SECURITY_KEY,
     CHALLENGE_KEY,
+    MFA_THROTTLE_SCOPE,
+    TOO_MANY_ATTEMPTS,
     after_factor_removed,
     check_attempt,
     note_second_factor,
     record_failed,
-    throttled,
 )
 from accounts.services.mfa.pending import Pending, finish_sign_in, record_used
 from accounts.services.sign_in import SignInResult, complete_sign_in
@@ -291,13 +292,13 @@ def sign_in_with_security_key(request, pending: Pending, body) -> SignInResult:
 
 def check_address(ip: str) -> None:
     """Count one passwordless attempt against the address's MFA limit."""
-    result = ratelimit.hit(
+    ratelimit.enforce(
+        MFA_THROTTLE_SCOPE,
         f"mfa-ip:{ip}",
         limit=authsite_settings.MFA_ATTEMPTS_PER_IP,
         window_seconds=authsite_settings.MFA_ATTEMPT_WINDOW_SECONDS,
+        message=TOO_MANY_ATTEMPTS,
     )
-    if not result.allowed:
-        raise throttled(result.retry_after)
 
 
 def record_passkey_failed(request, *, reason: str) -> None:
