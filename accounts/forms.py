@@ -34,19 +34,6 @@ def validate_typed_password_length(value: str) -> None:
         )
 
 
-def limit_password_length(field: forms.CharField) -> None:
-    """Give a password field ``AUTHSITE_PASSWORD_MAX_LENGTH`` as its ``max_length``.
-
-    For forms that measure a password with Django's own length check: the limit
-    is read when the form is built (never at import), and the field gets the
-    validator and the input attribute a class-level ``max_length`` would give.
-    """
-    limit = authsite_settings.PASSWORD_MAX_LENGTH
-    field.max_length = limit
-    field.validators.append(validators.MaxLengthValidator(limit))
-    field.widget.attrs.update(field.widget_attrs(field.widget))
-
-
 class LoginForm(forms.Form):
     """Sign in by username or e-mail and password.
 

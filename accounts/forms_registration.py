@@ -11,7 +11,7 @@ from django.contrib.auth.password_validation import (
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import limit_password_length
+from accounts.forms import validate_typed_password_length
 from accounts.identifiers import normalise_username
 
 
@@ -20,6 +20,9 @@ class RegistrationForm(forms.Form):
 
     Django's fields already refuse NUL characters and over-long values with a
     field error; Django 5.2 links each error to its input (aria-describedby).
+    The password inputs are those of the sign-in form: no ``maxlength`` (a
+    browser would cut a pasted password), and a password longer than
+    ``AUTHSITE_PASSWORD_MAX_LENGTH`` is a field error that names the limit.
     Nothing here says whether the e-mail already has an account: that is
     decided in ``accounts.services.registration.register``, which answers the same way.
     """
@@ -41,19 +44,19 @@ class RegistrationForm(forms.Form):
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,
+        validators=[validate_typed_password_length],
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password2 = forms.CharField(
         label=_("Password again"),
         strip=False,
+        validators=[validate_typed_password_length],
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
     def __init__(self, *args, invited_email: str | None = None, **kwargs) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        limit_password_length(self.fields["password1"])
-        limit_password_length(self.fields["password2"])
         self.fields["password1"].help_text = password_validators_help_text_html()
         if invited_email:
             self.fields["email"].initial = invited_email

@@ -512,6 +512,20 @@ def test_bad_input_gives_a_form_error(client, commit, mailoutbox, fields, messag
     assert mailoutbox == []
 
 
+def test_password_inputs_take_the_sign_in_forms_length_limit_from_the_setting(
+    client, commit, settings
+):
+    """Like the sign-in form: no maxlength that would cut a pasted password, and the limit
+    a too-long password is told about is AUTHSITE_PASSWORD_MAX_LENGTH."""
+    page = client.get("/accounts/register/").content.decode()
+    inputs = re.findall(r'<input[^>]+name="password[12]"[^>]*>', page)
+    assert len(inputs) == 2 and not any("maxlength" in tag for tag in inputs)
+    settings.AUTHSITE_PASSWORD_MAX_LENGTH = 40
+    response = register(client, commit, password="p" * 41)
+    assert "use at most 40 characters (it has 41)" in response.content.decode()
+    assert not User.objects.exists()
+
+
 def test_csrf_is_enforced(commit):
     browser = Client(enforce_csrf_checks=True)
 
