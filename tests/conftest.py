@@ -141,11 +141,7 @@ def _fresh_throttles():
             from django_redis import get_redis_connection
 
             redis = get_redis_connection("default")
-            keys = [
-                key
-                for pattern in ("*authsite:rl:*", "*authsite:lo:*")
-                for key in redis.scan_iter(pattern, count=1000)
-            ]
+            keys = list(redis.scan_iter("*authsite:rl:*", count=1000))
             if keys:
                 redis.delete(*keys)
         else:
