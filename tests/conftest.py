@@ -15,6 +15,7 @@ from functools import cache
 import pytest
 
 from django.conf import settings
+from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from tests.factories import PASSWORD, UserFactory
 
@@ -160,3 +161,18 @@ def _fresh_dependency_state():
     reset_dependency_failures()
     reset_breakers()
     yield
+
+
+@pytest.fixture
+def argon2_runs(monkeypatch):
+    """Count the real Argon2id hasher's runs (hash or verify); the hasher still runs."""
+    runs = []
+    for name in ("encode", "verify"):
+        original = getattr(Argon2PasswordHasher, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            runs.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Argon2PasswordHasher, name, spy)
+    return runs

@@ -9,7 +9,6 @@ from http import HTTPStatus
 
 import pytest
 
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
 
 from audit.events import Action
@@ -20,21 +19,6 @@ pytestmark = pytest.mark.django_db
 
 BODY_ROOM = 990_000  # under the 1 MiB request body limit: the form itself must refuse it
 OVER_BODY_LIMIT = "x" * 2_000_000  # over DATA_UPLOAD_MAX_MEMORY_SIZE: a 400 before any form
-
-
-@pytest.fixture
-def argon2_runs(monkeypatch):
-    """Count the real Argon2id hasher's runs (hash or verify); the hasher still runs."""
-    runs = []
-    for name in ("encode", "verify"):
-        original = getattr(Argon2PasswordHasher, name)
-
-        def spy(self, *args, _original=original, _name=name, **kwargs):
-            runs.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Argon2PasswordHasher, name, spy)
-    return runs
 
 
 def no_attempt_recorded() -> bool:

@@ -7,17 +7,9 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import introspect
+from tests.support.oauth import client_credentials, introspect
 
 pytestmark = pytest.mark.django_db
-
-
-def client_credentials(http, app, secret, **extra):
-    return http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", **extra},
-        auth=(app.client_id, secret),
-    )
 
 
 def test_no_scope_requested_means_a_token_with_no_scope(http, service_client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.oauth import REDIRECT_URI, authorize, code_from, pkce_pair
+from tests.support.oauth import tokens_for
 
 pytestmark = pytest.mark.django_db
 
@@ -17,28 +17,11 @@ UNREACHABLE_REDIS = {
 }
 
 
-def code_flow(http, app, secret) -> dict:
-    verifier, challenge = pkce_pair()
-    code = code_from(authorize(http, app.client_id, challenge=challenge, scope="openid"))
-    response = http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-        auth=(app.client_id, secret),
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 @pytest.mark.redis
 def test_revocation_holds_when_redis_is_down_and_after_it_returns(signed_in, first_party, settings):
     """A revoked token is never accepted: the database answers when the deny list cannot."""
     app, secret = first_party
-    tokens = code_flow(signed_in, app, secret)
+    tokens = tokens_for(signed_in, app, secret, scope="openid")
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     redis_caches = settings.CACHES
 
@@ -73,7 +56,7 @@ def test_revocation_reaches_the_shared_deny_list(
     from oauth.revocation import DENY_LIST_PREFIX
 
     app, secret = first_party
-    tokens = code_flow(signed_in, app, secret)
+    tokens = tokens_for(signed_in, app, secret, scope="openid")
     row = AccessToken.objects.get(token_checksum__isnull=False, application=app)
     with django_capture_on_commit_callbacks(execute=True):
         signed_in.post(

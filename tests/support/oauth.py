@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from http import HTTPStatus
@@ -11,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from jwcrypto import jwk, jwt
 
 from common.conf import authsite_settings
 from tests.factories import REDIRECT_URI, ApplicationFactory
@@ -108,25 +110,9 @@ def service_client(db):
     return ApplicationFactory.with_secret(name="Service", service=True)
 
 
-def authorize(http, client_id, *, challenge=None, scope="openid profile email", **extra):
-    params = {
-        "client_id": client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": scope,
-        "state": "s-123",
-        "nonce": "n-456",
-        "code_challenge_method": "S256",
-        **extra,
-    }
-    if challenge is not None:
-        params["code_challenge"] = challenge
-    return http.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
-
-
-def authorize_by_post(http, client_id, *, challenge=None, scope="openid", **extra):
-    """An authorization request sent as a relying party's auto-submitting cross-site form
-    POST (OIDC Core §3.1.2.1); a value of None leaves the parameter out."""
+def authorization_params(client_id, *, challenge=None, scope="openid", **extra) -> dict:
+    """A valid code-flow authorization request (state ``s-123``, nonce ``n-456``, PKCE S256)
+    with ``extra`` on top; a value of None leaves the parameter out."""
     params = {
         "client_id": client_id,
         "redirect_uri": REDIRECT_URI,
@@ -138,9 +124,20 @@ def authorize_by_post(http, client_id, *, challenge=None, scope="openid", **extr
         "code_challenge_method": "S256",
         **extra,
     }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def authorize(http, client_id, *, challenge=None, scope="openid profile email", **extra):
+    params = authorization_params(client_id, challenge=challenge, scope=scope, **extra)
+    return http.get("/oauth/authorize", params=params)
+
+
+def authorize_by_post(http, client_id, *, challenge=None, scope="openid", **extra):
+    """An authorization request sent as a relying party's auto-submitting cross-site form
+    POST (OIDC Core §3.1.2.1); a value of None leaves the parameter out."""
     return http.post(
         "/oauth/authorize",
-        data={k: v for k, v in params.items() if v is not None},
+        data=authorization_params(client_id, challenge=challenge, scope=scope, **extra),
         headers={"Origin": "https://rp.test", "Referer": "https://rp.test/login"},
     )
 
@@ -196,6 +193,22 @@ def tokens_for(signed_in, app, secret, *, scope="openid profile email", **extra)
     return response.json()
 
 
+def client_credentials(http, app, secret, **extra):
+    """Ask for a token with the client's own credentials (RFC 6749 §4.4)."""
+    return http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", **extra},
+        auth=(app.client_id, secret),
+    )
+
+
+def service_tokens(http, app, secret, **extra) -> dict:
+    """A client-credentials token response that must succeed; return its body."""
+    response = client_credentials(http, app, secret, **extra)
+    assert response.status_code == HTTPStatus.OK, response.text
+    return response.json()
+
+
 def refresh(http, app, secret, refresh_token, **extra):
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
     return http.post("/oauth/token", data=data, auth=(app.client_id, secret))
@@ -235,3 +248,20 @@ def assert_error_page(response):
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.text[:300]
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
+
+
+def jwt_claims(http, token: str) -> tuple[dict, dict]:
+    """Verify ``token`` against the published JWKS as a client would; return (header, claims)."""
+    keyset = jwk.JWKSet.from_json(http.get("/.well-known/jwks.json").text)
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["kid"] in {key["kid"] for key in keyset["keys"]}
+    verified = jwt.JWT(jwt=token, key=keyset, algs=["RS256", "ES256"])
+    return header, json.loads(verified.claims)
+
+
+def assert_login_redirect(response):
+    """The browser is sent to authsite's own sign-in page (same host or a relative URL)."""
+    assert response.status_code == HTTPStatus.FOUND
+    location = urlsplit(response.headers["location"])
+    assert location.netloc in ("", urlsplit(authsite_settings.PUBLIC_URL).netloc)
+    assert location.path == "/accounts/login/"

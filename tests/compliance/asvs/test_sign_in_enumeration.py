@@ -16,7 +16,6 @@ from http import HTTPStatus
 
 import pytest
 
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -38,21 +37,6 @@ def _generous_lockout(settings):
     tests/accounts/test_lockout.py)."""
     settings.AUTHSITE_LOGIN_FAILURES_PER_ACCOUNT = 1000
     settings.AUTHSITE_LOGIN_FAILURES_PER_IP = 1000
-
-
-@pytest.fixture
-def argon2_runs(monkeypatch):
-    """Count the real Argon2id hasher's runs (hash or verify); the hasher still runs."""
-    runs = []
-    for name in ("encode", "verify"):
-        original = getattr(Argon2PasswordHasher, name)
-
-        def spy(self, *args, _original=original, _name=name, **kwargs):
-            runs.append(_name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Argon2PasswordHasher, name, spy)
-    return runs
 
 
 def make_account(kind: str, password: str) -> None:

@@ -13,6 +13,7 @@ from tests.support.oauth import (
     REDIRECT_URI,
     approve,
     assert_error_page,
+    assert_login_redirect,
     authorize_by_post,
     code_from,
     exchange,
@@ -24,34 +25,15 @@ from tests.support.oauth import (
 pytestmark = pytest.mark.django_db
 
 
-def assert_login_redirect(response):
-    assert response.status_code == HTTPStatus.FOUND
-    location = urlsplit(response.headers["location"])
-    assert location.netloc in ("", urlsplit(authsite_settings.PUBLIC_URL).netloc)
-    assert location.path == "/accounts/login/"
-
-
 @pytest.mark.spec("OIDC Core", "3.1.2.1")
 def test_authorization_request_by_form_post_succeeds_like_the_get(signed_in, first_party):
     """OIDC Core §3.1.2.1: the same authorization request sent as a cross-site form POST succeeds
     like the GET (OAuth 2.1 §3.1; OIDF oidcc-ensure-post-request-succeeds)."""
     app, secret = first_party
     verifier, challenge = pkce_pair()
-    response = signed_in.post(
-        "/oauth/authorize",
-        data={
-            "client_id": app.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "response_type": "code",
-            "scope": "openid",
-            "state": "s",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
-        headers={"Origin": "https://rp.test", "Referer": "https://rp.test/login"},
-    )
+    response = authorize_by_post(signed_in, app.client_id, challenge=challenge)
     code = code_from(response)
-    assert redirect_query(response)["state"] == "s"
+    assert redirect_query(response)["state"] == "s-123"
     assert redirect_query(response)["iss"] == authsite_settings.PUBLIC_URL
     assert exchange(signed_in, app, secret, code, verifier).status_code == HTTPStatus.OK
 

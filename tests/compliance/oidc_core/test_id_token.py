@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
 
 import pytest
-from jwcrypto import jwk, jwt
 
 from common.conf import authsite_settings
-from tests.support.oauth import make_client, tokens_for
+from tests.support.oauth import jwt_claims, make_client, tokens_for
 
 pytestmark = pytest.mark.django_db
-
-
-def jwt_claims(http, token: str) -> tuple[dict, dict]:
-    """Verify ``token`` against the published JWKS as a client would; return (header, claims)."""
-    keyset = jwk.JWKSet.from_json(http.get("/.well-known/jwks.json").text)
-    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header["kid"] in {key["kid"] for key in keyset["keys"]}
-    verified = jwt.JWT(jwt=token, key=keyset, algs=["RS256", "ES256"])
-    return header, json.loads(verified.claims)
 
 
 @pytest.mark.spec("OIDC Core", "3.1.3.7")

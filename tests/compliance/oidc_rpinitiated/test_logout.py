@@ -8,26 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.support.oauth import REDIRECT_URI, authorize, code_from, make_client, pkce_pair
+from tests.support.oauth import authorize, make_client, pkce_pair, tokens_for
 
 pytestmark = pytest.mark.django_db
-
-
-def code_flow(http, app, secret) -> dict:
-    verifier, challenge = pkce_pair()
-    code = code_from(authorize(http, app.client_id, challenge=challenge, scope="openid"))
-    response = http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-        auth=(app.client_id, secret),
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 @pytest.mark.spec("OIDC RP-Initiated Logout", "3")
@@ -39,7 +22,7 @@ def test_logout_with_id_token_hint_redirects_to_the_registered_uri_with_state(si
         first_party=True,
         post_logout_redirect_uris=["https://rp.test/logged-out"],
     )
-    tokens = code_flow(signed_in, app, secret)
+    tokens = tokens_for(signed_in, app, secret, scope="openid")
     response = signed_in.get(
         "/oauth/logout",
         params={
@@ -66,7 +49,7 @@ def test_logout_never_redirects_to_an_unregistered_uri(signed_in):
     app, secret = make_client(
         name="Logout RP", first_party=True, post_logout_redirect_uris=["https://rp.test/bye"]
     )
-    tokens = code_flow(signed_in, app, secret)
+    tokens = tokens_for(signed_in, app, secret, scope="openid")
     response = signed_in.get(
         "/oauth/logout",
         params={

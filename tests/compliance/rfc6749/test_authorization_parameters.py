@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.support.oauth import (
-    REDIRECT_URI,
     assert_error_page,
+    authorization_params,
     authorize,
     authorize_by_post,
     code_for,
@@ -40,15 +40,7 @@ def test_repeated_authorization_parameter_is_an_error_page(signed_in, first_part
     """RFC 6749 §3.1: a repeated authorization parameter → 400 page, no redirect."""
     app, _ = first_party
     _, challenge = pkce_pair()
-    params = [
-        ("client_id", app.client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("state", "s"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-    ]
+    params = list(authorization_params(app.client_id, challenge=challenge).items())
     params.append((name, dict(params)[name]))
     assert_error_page(signed_in.get("/oauth/authorize?" + urlencode(params)))
 
@@ -81,14 +73,7 @@ def test_repeated_parameter_in_a_form_post_is_an_error_page(signed_in, first_par
     → 400 page, no redirect."""
     app, _ = first_party
     _, challenge = pkce_pair()
-    body = [
-        ("client_id", app.client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("state", "s"),
-        ("code_challenge", challenge),
-        ("code_challenge_method", "S256"),
-    ]
+    body = list(authorization_params(app.client_id, challenge=challenge).items())
     url = "/oauth/authorize"
     if where == "body":
         body.append(("state", "t"))

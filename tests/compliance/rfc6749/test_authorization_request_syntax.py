@@ -23,6 +23,7 @@ from common.conf import authsite_settings
 from oauth.models import Grant
 from tests.support.oauth import (
     REDIRECT_URI,
+    authorization_params,
     authorize,
     authorize_by_post,
     pkce_pair,
@@ -277,17 +278,8 @@ def test_error_description_uses_only_the_allowed_characters(signed_in, confident
     app, _ = confidential
     _, challenge = pkce_pair()
     overrides = error_cases(app, challenge)[case]
-    params = {
-        "client_id": app.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": "openid",
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **overrides,
-    }
-    url = "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+    params = authorization_params(app.client_id, challenge=challenge, **overrides)
+    url = "/oauth/authorize?" + urlencode(params)
     response = signed_in.get(url)
     assert response.status_code == HTTPStatus.FOUND, response.text[:300]
     query = redirect_query(response)

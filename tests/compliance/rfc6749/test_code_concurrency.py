@@ -17,7 +17,7 @@ from django.db import connections
 
 from common.conf import authsite_settings
 from oauth import keys
-from tests.support.oauth import REDIRECT_URI, code_for
+from tests.support.oauth import code_for, exchange
 
 PARALLEL = 10
 
@@ -49,18 +49,7 @@ def test_parallel_redemptions_of_one_code_yield_one_token(fresh_keys, signed_in,
             transport = httpx.WSGITransport(app=wsgi)
             with httpx.Client(transport=transport, base_url=authsite_settings.PUBLIC_URL) as http:
                 barrier.wait(timeout=30)
-                results.append(
-                    http.post(
-                        "/oauth/token",
-                        data={
-                            "grant_type": "authorization_code",
-                            "code": code,
-                            "redirect_uri": REDIRECT_URI,
-                            "code_verifier": verifier,
-                        },
-                        auth=(app.client_id, secret),
-                    )
-                )
+                results.append(exchange(http, app, secret, code, verifier))
         except BaseException as exc:  # reported below, not lost in the thread
             results.append(exc)
         finally:

@@ -7,19 +7,9 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.support.oauth import tokens_for, userinfo
+from tests.support.oauth import service_tokens, tokens_for, userinfo
 
 pytestmark = pytest.mark.django_db
-
-
-def client_credentials(http, app, secret, **extra) -> dict:
-    response = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", **extra},
-        auth=(app.client_id, secret),
-    )
-    assert response.status_code == HTTPStatus.OK, response.text
-    return response.json()
 
 
 @pytest.mark.spec("RFC 6750", "3")
@@ -48,7 +38,7 @@ def test_userinfo_needs_the_openid_scope_and_a_user(signed_in, first_party, serv
     (client_credentials) → 403 error="insufficient_scope"."""
     if holder == "client_credentials":
         app, secret = service_client
-        token = client_credentials(signed_in, app, secret)["access_token"]
+        token = service_tokens(signed_in, app, secret)["access_token"]
     else:
         app, secret = first_party
         token = tokens_for(signed_in, app, secret, scope="profile")["access_token"]

@@ -3,24 +3,11 @@ and the granted scope, as their introspection does (RFC 9700 §2.3)."""
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
-from jwcrypto import jwk, jwt
 
-from tests.support.oauth import introspect, tokens_for
+from tests.support.oauth import introspect, jwt_claims, tokens_for
 
 pytestmark = pytest.mark.django_db
-
-
-def jwt_claims(http, token: str) -> tuple[dict, dict]:
-    """Verify ``token`` against the published JWKS as a client would; return (header, claims)."""
-    keyset = jwk.JWKSet.from_json(http.get("/.well-known/jwks.json").text)
-    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header["kid"] in {key["kid"] for key in keyset["keys"]}
-    verified = jwt.JWT(jwt=token, key=keyset, algs=["RS256", "ES256"])
-    return header, json.loads(verified.claims)
 
 
 @pytest.mark.spec("RFC 9068", "2.2")

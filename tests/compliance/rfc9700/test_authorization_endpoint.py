@@ -14,11 +14,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from common.conf import authsite_settings
 from tests.support.oauth import (
     REDIRECT_URI,
     approve,
     assert_error_page,
+    assert_login_redirect,
     authorize,
     code_from,
     exchange,
@@ -29,13 +29,6 @@ from tests.support.oauth import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_login_redirect(response):
-    assert response.status_code == HTTPStatus.FOUND
-    location = urlsplit(response.headers["location"])
-    assert location.netloc in ("", urlsplit(authsite_settings.PUBLIC_URL).netloc)
-    assert location.path == "/accounts/login/"
 
 
 def query_string(**params) -> str:

@@ -11,19 +11,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from oauth.services import register_client
-from tests.support.oauth import introspect, tokens_for
+from tests.support.oauth import introspect, service_tokens, tokens_for
 
 pytestmark = pytest.mark.django_db
-
-
-def client_credentials(http, app, secret, **extra) -> dict:
-    response = http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", **extra},
-        auth=(app.client_id, secret),
-    )
-    assert response.status_code == HTTPStatus.OK, response.text
-    return response.json()
 
 
 @pytest.mark.spec("RFC 9700", "4.3.2")
@@ -64,7 +54,7 @@ def test_client_tokens_are_distinguishable_from_user_tokens(
     sub is not a client_id; clients cannot choose their client_id."""
     assert "client_id" not in inspect.signature(register_client).parameters
     app, secret = service_client
-    token = client_credentials(signed_in, app, secret)["access_token"]
+    token = service_tokens(signed_in, app, secret)["access_token"]
     rp, rp_secret = first_party
     info = introspect(signed_in, rp, rp_secret, token).json()
     assert info["active"] is True
