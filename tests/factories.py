@@ -126,18 +126,13 @@ class ApplicationFactory(DjangoModelFactory):
         return app, app.plaintext_secret
 
 
-class AccessTokenFactory(DjangoModelFactory):
-    """A live access token (an opaque value: what the token endpoint issues is a JWT)
-    stored as DOT stores it, the plaintext redacted at rest. The plaintext is on
-    ``token.plaintext``."""
+class _TokenFactory(DjangoModelFactory):
+    """Stores ``value`` as DOT stores a token (redacted at rest) and keeps the plaintext
+    on ``token.plaintext``."""
 
     class Meta:
-        model = AccessToken
+        abstract = True
 
-    user = factory.SubFactory(UserFactory)
-    application = factory.SubFactory(ApplicationFactory)
-    expires = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
-    scope = "openid"
     value = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
 
     @classmethod
@@ -149,7 +144,21 @@ class AccessTokenFactory(DjangoModelFactory):
         return token
 
 
-class RefreshTokenFactory(DjangoModelFactory):
+class AccessTokenFactory(_TokenFactory):
+    """A live access token (an opaque value: what the token endpoint issues is a JWT)
+    stored as DOT stores it, the plaintext redacted at rest. The plaintext is on
+    ``token.plaintext``."""
+
+    class Meta:
+        model = AccessToken
+
+    user = factory.SubFactory(UserFactory)
+    application = factory.SubFactory(ApplicationFactory)
+    expires = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+    scope = "openid"
+
+
+class RefreshTokenFactory(_TokenFactory):
     """A refresh token with the access token it came with (same user and client).
     ``refresh.pair`` is ``(access_token, refresh_token)``."""
 
@@ -163,14 +172,10 @@ class RefreshTokenFactory(DjangoModelFactory):
         user=factory.SelfAttribute("..user"),
         application=factory.SelfAttribute("..application"),
     )
-    value = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
 
     @classmethod
-    def _create(cls, model_class, *args, value, **kwargs):
-        token = model_class(*args, **kwargs)
-        set_token_value(token, value)
-        token.save()
-        token.plaintext = value
+    def _create(cls, model_class, *args, **kwargs):
+        token = super()._create(model_class, *args, **kwargs)
         token.pair = (token.access_token, token)
         return token
 

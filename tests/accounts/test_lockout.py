@@ -25,6 +25,7 @@ from accounts.models import SignInLock, User
 from audit.events import Action
 from audit.models import AuditEvent
 from common.models import RateLimitWindow
+from tests.support.own_redis import UNREACHABLE_REDIS
 from tests.support.servers import REPO, Server, base_env, manage
 
 pytestmark = pytest.mark.django_db
@@ -33,13 +34,6 @@ LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
 GENERIC_ERROR = "The username/e-mail or password is incorrect."
 WRONG = "not the password at all"
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-    }
-}
 
 
 def forget_counters() -> None:

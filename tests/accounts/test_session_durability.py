@@ -25,7 +25,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts import sessions
 from accounts.models import User, UserSession
 from accounts.session_store import CACHE_KEY_PREFIX, SessionStore
-from tests.support.own_redis import OwnRedis
+from tests.support.own_redis import UNREACHABLE_REDIS, OwnRedis
 from tests.support.servers import REPO, Server, TcpProxy, base_env, manage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
@@ -210,13 +210,7 @@ def test_a_copy_made_before_a_sign_out_elsewhere_is_read_again_and_kept(user, cu
 
 
 def test_anonymous_sessions_and_unreachable_redis_still_work(user, password, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = UNREACHABLE_REDIS
     browser = signed_in(password)
     assert is_signed_in(browser)
     assert browser.post(LOGOUT).status_code == 302

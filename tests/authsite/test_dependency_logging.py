@@ -17,16 +17,9 @@ from authsite import redis_breaker
 from common import logging as authsite_logging
 from common import ratelimit
 from oauth import client_auth, revocation
+from tests.support.own_redis import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
-
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-    }
-}
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from django.core.cache import caches
 from common import ratelimit
 from common.exceptions import ThrottledError
 from common.models import RateLimitWindow
+from tests.support.own_redis import UNREACHABLE_REDIS
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
@@ -148,13 +149,7 @@ def test_keys_are_namespaced_and_hashed(backend):
 
 def test_an_unreachable_cache_fails_open_and_warns_once(settings, caplog, key):
     """Redis down: every call allows, nothing raises, one warning per call site."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    settings.CACHES = UNREACHABLE_REDIS
     scope = f"down-{uuid.uuid4().hex[:12]}"
     with caplog.at_level(logging.WARNING, logger="common.ratelimit"):
         results = [ratelimit.hit(f"{scope}:client-x", limit=1, window_seconds=60) for _ in range(3)]
@@ -195,13 +190,7 @@ def test_a_block_refuses_until_it_ends(backend, key):
 @pytest.mark.django_db
 def test_a_durable_limit_counts_in_postgresql_while_redis_is_unreachable(settings, key):
     """durable=True never fails open: without Redis the database counts and refuses."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
+    settings.CACHES = UNREACHABLE_REDIS
     results = [ratelimit.hit(key, limit=2, window_seconds=60, durable=True) for _ in range(3)]
     assert [(result.allowed, result.count) for result in results] == [
         (True, 1),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.oauth import make_client
+from tests.support.own_redis import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -171,13 +172,7 @@ def test_clients_behind_a_trusted_proxy_are_counted_by_their_own_address(
 
 def test_throttling_fails_open_when_the_cache_is_down(client_at, service, settings):
     """Redis down: failures are not counted, nothing is refused, the right secret works."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-        }
-    }
+    settings.CACHES = UNREACHABLE_REDIS
     app, secret = service
     caller = client_at()
     statuses = {call(caller, "token", app.client_id, "wrong").status_code for _ in range(12)}

@@ -15,16 +15,9 @@ from oauth import client_auth
 from oauth.exceptions import OAuthError
 from oauth.models import Application
 from tests.support.oauth import make_client
+from tests.support.own_redis import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
-
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-    }
-}
 
 
 def authenticate(client_id: str, secret: str):

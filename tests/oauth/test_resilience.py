@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.support.oauth import tokens_for
+from tests.support.own_redis import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db
-
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-    }
-}
 
 
 @pytest.mark.redis

@@ -1,7 +1,9 @@
 """A redis-server of a test's own, on a free port, that the test may flush, stop and restart.
 
 The shared Redis of the suite is never flushed or stopped; a fault test that
-needs to lose Redis data starts one of these instead.
+needs to lose Redis data starts one of these instead. A test that only needs
+Redis to be down sets ``settings.CACHES = UNREACHABLE_REDIS`` (nothing listens
+on port 1, so every call is refused at once).
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from pathlib import Path
 import redis
 
 from tests.support.servers import free_port
+
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
 
 
 class OwnRedis:
