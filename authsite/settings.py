@@ -141,6 +141,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 ROOT_URLCONF = "authsite.urls"
 WSGI_APPLICATION = "authsite.wsgi.application"
 ASGI_APPLICATION = "authsite.asgi.application"
+# Wraps the ASGI application (authsite/asgi.py): the native fast path for the hot OAuth
+# endpoints, on or off with AUTHSITE_FAST_PATH (docs/architecture.md "The request path").
+ASGI_FAST_PATH = "oauth.fastpath.app.wrap"
 
 TEMPLATES = [
     {

@@ -546,6 +546,22 @@ class AuthsiteSettings:
         """,
     )
 
+    FAST_PATH = Setting(
+        str,
+        "auto",
+        clean=lambda value: (
+            value.strip().lower() if value.strip().lower() in ("auto", "on", "off") else "auto"
+        ),
+        doc="""The native ASGI fast path in front of Django for the hot OAuth endpoints
+        (``oauth/fastpath/``, docs/architecture.md): ``on``, ``off`` or ``auto``.
+
+        ``auto`` (the default) turns it on when the database is PostgreSQL and Redis
+        is configured, and off in the embedded default (SQLite, local-memory cache),
+        where every request goes to Django. What the fast path cannot prove it
+        declines to Django, so turning it off changes speed, never answers.
+        """,
+    )
+
     SIGNING_KEY_CHECK_SECONDS = Setting(
         int,
         3600,

@@ -395,6 +395,71 @@ def _redis_hit(backend, keys, bounds, blocks, now_ms, window_ms, member):
     return int(state), int(wait_ms), [int(count) for count in counts]
 
 
+# --- Redis from an event loop (the native fast path, oauth/fastpath/) -----------------------
+# The same scripts, keys and semantics as ``hit``/``peek`` above, on a redis.asyncio client,
+# so a limit counted by Django and one counted by the fast path are one limit.
+
+HIT_SCRIPT = _HIT_SCRIPT
+PEEK_SCRIPT = _PEEK_SCRIPT
+
+
+def redis_name(key: str) -> str | None:
+    """The Redis key under which ``key`` counts, or None when the cache is not Redis."""
+    backend = caches[CACHE_ALIAS]
+    if not _is_django_redis(backend):
+        return None
+    return backend.make_key(_stored_key(key)[1])
+
+
+async def apeek_all(
+    client, limits: Sequence[tuple[str, int]], *, window_seconds: int
+) -> list[RateLimitResult]:
+    """``peek`` for several ``(key, limit)`` in one round trip; fails open like ``peek``."""
+    now_ms = _now_ms(None)
+    window_ms = int(window_seconds) * 1000
+    try:
+        names = [redis_name(key) for key, _ in limits]
+        if None in names:
+            raise RuntimeError("the cache is not Redis")
+        script = client.register_script(PEEK_SCRIPT)
+        async with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                await script(keys=[name], args=[now_ms, window_ms], client=pipe)
+            answers = await pipe.execute()
+    except Exception as exc:
+        _cache_failed(_stored_key(limits[0][0])[0], exc)
+        return [RateLimitResult(True, 0, 0) for _ in limits]
+    results = []
+    for (_key, limit), (count, wait_ms) in zip(limits, answers, strict=True):
+        count, wait_ms = int(count), int(wait_ms)
+        results.append(
+            RateLimitResult(count < limit, count, _seconds(wait_ms / 1000) if count else 0)
+        )
+    return results
+
+
+async def ahit(client, key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
+    """``hit`` on a redis.asyncio client (the same Lua script); fails open like ``hit``."""
+    now_ms = _now_ms(None)
+    window_ms = int(window_seconds) * 1000
+    member = f"{now_ms}-{secrets.token_hex(6)}"
+    try:
+        name = redis_name(key)
+        if name is None:
+            raise RuntimeError("the cache is not Redis")
+        script = client.register_script(HIT_SCRIPT)
+        state, wait_ms, *counts = await script(
+            keys=[name], args=[now_ms, window_ms, member, 1, int(limit)]
+        )
+    except Exception as exc:
+        _cache_failed(_stored_key(key)[0], exc)
+        return RateLimitResult(True, 0, 0)
+    wait_ms = int(wait_ms)
+    return RateLimitResult(
+        int(state) == 1, int(counts[0]), _seconds(wait_ms / 1000) if wait_ms > 0 else 0
+    )
+
+
 # --- other cache backends ------------------------------------------------------------------
 
 

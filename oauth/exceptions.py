@@ -72,3 +72,12 @@ class SigningKeyUnavailableError(AuthsiteError):
         "the keys. If the secret is really lost, run "
         "`manage.py rotatekeys --discard-unreadable` once."
     )
+
+
+class TokenNotStoredError(AuthsiteError):
+    """The fast path's group commit could not store a token row and its audit event
+    (oauth/fastpath/backends.py); the token was never handed out, so the client may retry."""
+
+    code = "temporarily_unavailable"
+    status = 503
+    message = "The server could not store the token; retry later."
