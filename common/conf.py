@@ -555,10 +555,11 @@ class AuthsiteSettings:
         doc="""The native ASGI fast path in front of Django for the hot OAuth endpoints
         (``oauth/fastpath/``, docs/architecture.md): ``on``, ``off`` or ``auto``.
 
-        ``auto`` (the default) turns it on when the database is PostgreSQL and Redis
-        is configured, and off in the embedded default (SQLite, local-memory cache),
-        where every request goes to Django. What the fast path cannot prove it
-        declines to Django, so turning it off changes speed, never answers.
+        ``auto`` (the default) and ``on`` turn it on when the database is PostgreSQL and
+        Redis is configured (``on`` logs a warning when they are not); in the embedded
+        default (SQLite, local-memory cache) every request goes to Django. What the
+        fast path cannot prove it declines to Django, so turning it off changes speed,
+        never answers.
         """,
     )
 

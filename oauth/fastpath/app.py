@@ -40,12 +40,18 @@ _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
 def enabled() -> bool:
-    """``AUTHSITE_FAST_PATH``: on, off, or (auto) on with PostgreSQL and Redis."""
+    """``AUTHSITE_FAST_PATH``: ``off``; ``auto``, on with PostgreSQL and Redis; ``on``, the
+    same, but saying so in the log when it cannot run (it needs both)."""
     mode = authsite_settings.FAST_PATH
-    if mode != "auto":
-        return mode == "on"
+    if mode == "off":
+        return False
     postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    return postgres and bool(authsite_settings.REDIS_URL)
+    usable = postgres and bool(authsite_settings.REDIS_URL)
+    if mode == "on" and not usable:
+        logger.warning(
+            "AUTHSITE_FAST_PATH=on needs PostgreSQL and Redis: every request goes to Django"
+        )
+    return usable
 
 
 def wrap(application):
