@@ -72,3 +72,15 @@ class SigningKeyUnavailableError(AuthsiteError):
         "the keys. If the secret is really lost, run "
         "`manage.py rotatekeys --discard-unreadable` once."
     )
+
+
+class DenyListRebuildInterrupted(AuthsiteError):
+    """The cache lost its data while the deny list was being rebuilt from the database.
+
+    The epoch is not written, so the list stays marked incomplete (callers keep
+    reading rows) and the periodic job runs the rebuild again.
+    """
+
+    code = "deny_list_rebuild_interrupted"
+    status = 503
+    message = "The deny list was lost again during its rebuild; it will be rebuilt once more."
