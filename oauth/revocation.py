@@ -86,13 +86,15 @@ def interpret(values: Sequence[bytes | None]) -> bool | None:
     """What an ``MGET`` of :func:`deny_list_keys` means.
 
     True: denied. False: not denied, and the list is complete. None: not on
-    the list but the list may be incomplete (no epoch: Redis lost its data
-    and the rebuild has not finished), so the caller must read the row.
+    the list but the list may be incomplete, so the caller must read the row:
+    no epoch (Redis lost its data and the rebuild has not finished), or this
+    process holds deny writes that failed (:func:`deny` and :func:`is_denied`
+    write them again once the cache answers).
     """
     denied, epoch = values
     if denied is not None:
         return True
-    if epoch is None:
+    if epoch is None or _pending:
         return None
     return False
 

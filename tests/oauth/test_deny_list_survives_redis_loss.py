@@ -118,7 +118,11 @@ def test_a_token_revoked_while_redis_is_down_is_refused_when_redis_returns_with_
         assert revoke(signed_in, app, secret, access_token).status_code == 200
     settings.CACHES = working
 
-    assert revocation.is_denied(jti_of(access_token)) is not False
+    jti = jti_of(access_token)
+    raw = own_redis.client().mget(revocation.deny_list_keys(jti))
+    assert raw[1] is not None and revocation.interpret(raw) is None, "the epoch alone is not enough"
+    assert revocation.is_denied(jti) is True, "the failed write is made once Redis answers"
+    assert revocation.interpret(own_redis.client().mget(revocation.deny_list_keys(jti))) is True
     answered, _ = refused(signed_in, app, secret, access_token)
     assert answered
 
