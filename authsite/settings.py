@@ -250,6 +250,9 @@ CELERY_BEAT_SCHEDULE = {
     "prune-audit-events": {"task": "audit.prune_events", "schedule": 86400.0},
     # Deletes sign-in locks and failure records past AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS.
     "prune-sign-in-records": {"task": "accounts.prune_sign_in_records", "schedule": 86400.0},
+    # Redis lost the deny list (restart without persistence, flush): rebuild it from
+    # PostgreSQL. Until then readers fall back to the token rows (oauth/revocation.py).
+    "restore-deny-list": {"task": "oauth.restore_deny_list", "schedule": 60.0},
     "rotate-signing-keys": {
         "task": "oauth.rotate_signing_keys",
         "schedule": float(_AUTHSITE["AUTHSITE_SIGNING_KEY_CHECK_SECONDS"]),
