@@ -99,11 +99,8 @@ class Endpoint:
 
     async def denied(self, jti: uuid.UUID) -> bool | None:
         """True/False from the deny list, or None when only the row can tell."""
-        deny_list_keys = getattr(revocation, "deny_list_keys", None)
-        if deny_list_keys is None:  # hsign: remove once oauth.revocation's MGET API is merged
-            return None
         try:
-            values = await self.backends.redis.mget(deny_list_keys(jti))
+            values = await self.backends.redis.mget(revocation.deny_list_keys(jti))
         except Exception as exc:
             log_dependency_failure(
                 logger,

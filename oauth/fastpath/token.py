@@ -77,12 +77,6 @@ def clients_for(backends) -> Clients:
     return Clients(backends)
 
 
-def access_token_algorithm() -> str:
-    # hsign: remove the fallback once oauth.tokens.access_token_algorithm is merged.
-    chooser = getattr(tokens, "access_token_algorithm", None)
-    return chooser() if chooser is not None else tokens.ACCESS_TOKEN_ALGORITHM
-
-
 class Endpoint:
     def __init__(self, backends, clients: Clients) -> None:
         self.backends = backends
@@ -163,7 +157,7 @@ def mint(client, scopes: list[str]) -> SimpleNamespace:
     }
     if not body["scope"]:
         del body["scope"]
-    token = tokens.sign(body, typ="at+jwt", algorithm=access_token_algorithm())
+    token = tokens.sign(body, typ="at+jwt", algorithm=tokens.access_token_algorithm())
     created = datetime.fromtimestamp(now, tz=UTC)
     row = (
         tokens.checksum(token),
