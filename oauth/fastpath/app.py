@@ -28,7 +28,7 @@ from common.conf import authsite_settings
 from common.logging import printable, request_id_var
 from common.net import in_networks, resolve_client_ip
 from common.web import CONTENT_SECURITY_POLICY, REQUEST_ID_HEADER, request_id_from
-from oauth.fastpath import documents, introspection, token
+from oauth.fastpath import documents, introspection, revoke, token
 from oauth.fastpath.backends import Backends
 from oauth.fastpath.http import NO_STORE, Request, Response
 
@@ -73,6 +73,10 @@ class FastPath:
             reverse("oauth:introspect"): (
                 "introspect",
                 introspection.Endpoint(self.backends, self.clients).handle,
+            ),
+            reverse("oauth:revoke"): (
+                "revoke",
+                revoke.Endpoint(self.backends, self.clients).handle,
             ),
             reverse("oauth:openid-configuration"): (
                 "openid-configuration",

@@ -28,14 +28,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from audit import integrity
 from audit.events import Action, Outcome
 from audit.models import AuditEvent
-from audit.redaction import clean_details
-from audit.services import describe_actor, describe_target
 from common import metrics
 from oauth import tokens
 from oauth.exceptions import SigningKeyUnavailableError, TokenNotStoredError
+from oauth.fastpath import events
 from oauth.fastpath.backends import Statement, call_django
 from oauth.fastpath.clients import Clients
 from oauth.fastpath.http import NO_STORE, Response
@@ -63,9 +61,7 @@ ISSUE = Statement(
              AS t(checksum, expires, scope, created, jti, application_id)
         RETURNING 1
     )
-    INSERT INTO {AuditEvent._meta.db_table}
-        (occurred_at, action, outcome, actor_type, actor_id, actor_label, target_type,
-         target_id, target_label, ip, user_agent, request_id, details, nonce, digest)
+    INSERT INTO {AuditEvent._meta.db_table} ({events.COLUMNS})
     SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],
                          %s::text[], %s::text[], %s::text[], %s::text[], %s::inet[],
                          %s::text[], %s::text[], %s::jsonb[], %s::uuid[], %s::text[])
@@ -171,43 +167,6 @@ def mint(client, scopes: list[str]) -> SimpleNamespace:
 
 
 def issuance_event(client, scopes: list[str], request) -> tuple:
-    """The ``token.issued`` event ``oauth.receivers.audit_token_issued`` records through
-    ``audit.services.record``, as the columns of one row (HMAC included)."""
-    actor_type, actor_id, actor_label = describe_actor(client)
-    target_type, target_id, target_label = describe_target(client)
-    event = AuditEvent(
-        occurred_at=datetime.now(UTC),
-        action=Action.TOKEN_ISSUED,
-        outcome=Outcome.SUCCESS,
-        actor_type=actor_type,
-        actor_id=actor_id[:128],
-        actor_label=actor_label[:255],
-        target_type=target_type[:64],
-        target_id=target_id[:128],
-        target_label=target_label,
-        ip=request.client_ip or None,
-        user_agent=(request.header("user-agent") or "")[:512],
-        request_id=request.request_id.strip("-"),
-        details=clean_details(
-            {"grant_type": GRANT_TYPE, "scopes": scopes, "client_id": client.client_id}
-        ),
-        nonce=uuid.uuid4(),
-    )
-    event.digest = integrity.event_digest(event)
-    return (
-        event.occurred_at,
-        str(event.action),
-        str(event.outcome),
-        str(event.actor_type),
-        event.actor_id,
-        event.actor_label,
-        event.target_type,
-        event.target_id,
-        event.target_label,
-        event.ip,
-        event.user_agent,
-        event.request_id,
-        json.dumps(event.details),
-        event.nonce,
-        event.digest,
-    )
+    """The ``token.issued`` event ``oauth.receivers.audit_token_issued`` records."""
+    details = {"grant_type": GRANT_TYPE, "scopes": scopes, "client_id": client.client_id}
+    return events.event_row(Action.TOKEN_ISSUED, client, client, details, request)

@@ -32,8 +32,9 @@ import pytest
 from django_redis import get_redis_connection
 
 from common import ratelimit
+from oauth import revocation
 from tests.support.odd_tokens import SHAPES
-from tests.support.servers import Server, base_env, manage
+from tests.support.servers import Server, TcpProxy, base_env, manage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -453,8 +454,10 @@ def test_a_revoked_token_is_inactive_on_both(pair, minted_by, revoked_by):
     token = _mint(pair, minted_by)
     service = pair.clients["service"]
     http = pair.fast if revoked_by == "fast" else pair.django
+    before = pair.served("revoke")
     revoked = http.post("/oauth/revoke", data={"token": token}, auth=auth(service))
     assert revoked.status_code == 200
+    assert pair.served("revoke") == before + (revoked_by == "fast")
     fast, django = pair.both("POST", "/oauth/introspect", data={"token": token}, auth=auth(service))
     assert fast.json() == django.json() == {"active": False}
     assert_same(fast, django)
@@ -466,6 +469,15 @@ def test_revocation_answers_identically(pair):
     service = pair.clients["service"]
     cases = [
         dict(data={"token": _mint(pair, "fast")}, auth=auth(service)),
+        dict(data={"token": _mint(pair, "django")}, auth=auth(service)),
+        dict(
+            data={"token": _mint(pair, "fast"), "token_type_hint": "access_token"},
+            auth=auth(service),
+        ),
+        dict(data={"token": _mint(pair, "fast", client="scoped")}, auth=auth(service)),
+        dict(data={"token": pair.user_tokens["access_token"]}, auth=auth(service)),
+        dict(data={"token": "a.b.c"}, auth=auth(service)),
+        dict(data={"token": _mint(pair, "fast"), "client_id": pair.clients["public"]["client_id"]}),
         dict(data={"token": "not-a-token"}, auth=auth(service)),
         dict(data={"token": _mint(pair, "django")}, auth=(service["client_id"], "wrong")),
         dict(data={"token": "x"}),
@@ -474,6 +486,66 @@ def test_revocation_answers_identically(pair):
     for case in cases:
         fast, django = pair.both("POST", "/oauth/revoke", **case)
         assert_same(fast, django)
+
+
+def test_revoking_a_token_twice_answers_and_audits_alike(pair):
+    """RFC 7009 §2.2: a second revocation is still 200; each records token.revoked."""
+    service = pair.clients["service"]
+    for _ in range(2):
+        fast, django = pair.both(
+            "POST", "/oauth/revoke", data={"token": _mint(pair, "django")}, auth=auth(service)
+        )
+        assert_same(fast, django)
+
+
+def test_a_revoked_token_stays_inactive_when_the_deny_list_is_lost(pair):
+    """After a Redis flush or restart the deny list has no epoch: the fast path must read
+    the row, never answer a revoked token active."""
+    service = pair.clients["service"]
+    token = _mint(pair, "fast")
+    assert pair.fast.post("/oauth/revoke", data={"token": token}, auth=auth(service)).is_success
+    redis = get_redis_connection("default")
+    redis.delete(*revocation.deny_list_keys(claims_of(token)[1]["jti"]))  # entry and epoch
+    before = pair.served("introspect")
+    fast, django = pair.both("POST", "/oauth/introspect", data={"token": token}, auth=auth(service))
+    assert fast.json() == django.json() == {"active": False}
+    assert pair.served("introspect") == before + 1  # answered natively, from the row
+    live = _mint(pair, "django")
+    fast, django = pair.both("POST", "/oauth/introspect", data={"token": live}, auth=auth(service))
+    assert fast.json()["active"] is True
+    assert fast.json() == django.json()
+
+
+def test_with_redis_down_a_revoked_token_stays_inactive(pair, tmp_path, redis_url):
+    """Redis unreachable: the throttle fails open as Django's does, the deny list cannot
+    answer, and the row decides; nothing revoked comes back, nothing live goes."""
+    service = pair.clients["service"]
+    revoked, live = _mint(pair, "fast"), _mint(pair, "fast")
+    assert pair.fast.post("/oauth/revoke", data={"token": revoked}, auth=auth(service)).is_success
+    database = redis_url.rsplit("/", 1)[1] if redis_url.count("/") > 2 else "0"
+    proxy = TcpProxy(6379).start()
+    env = {
+        **pair.env,
+        "AUTHSITE_FAST_PATH": "on",
+        "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/{database}",
+    }
+    try:
+        with Server(env) as server:
+            http = httpx.Client(base_url=server.url, timeout=10)
+            assert http.post("/oauth/introspect", data={"token": live}, auth=auth(service)).json()[
+                "active"
+            ]
+            proxy.cut()
+            for token, active in ((revoked, False), (live, True)):
+                answer = http.post("/oauth/introspect", data={"token": token}, auth=auth(service))
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["active"] is active
+            minted = http.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth(service)
+            )
+            assert minted.status_code == 200, minted.text
+    finally:
+        proxy.cut()
 
 
 def test_an_expired_token_is_inactive_on_both(pair):
