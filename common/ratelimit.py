@@ -412,9 +412,10 @@ def redis_name(key: str) -> str | None:
 
 
 async def apeek_all(
-    client, limits: Sequence[tuple[str, int]], *, window_seconds: int
+    client, limits: Sequence[tuple[str, int]], *, window_seconds: int, on_failure=None
 ) -> list[RateLimitResult]:
-    """``peek`` for several ``(key, limit)`` in one round trip; fails open like ``peek``."""
+    """``peek`` for several ``(key, limit)`` in one round trip; fails open like ``peek``
+    (``on_failure(exc)`` is told, e.g. to open the caller's circuit breaker)."""
     now_ms = _now_ms(None)
     window_ms = int(window_seconds) * 1000
     try:
@@ -427,6 +428,8 @@ async def apeek_all(
                 await script(keys=[name], args=[now_ms, window_ms], client=pipe)
             answers = await pipe.execute()
     except Exception as exc:
+        if on_failure is not None:
+            on_failure(exc)
         _cache_failed(_stored_key(limits[0][0])[0], exc)
         return [RateLimitResult(True, 0, 0) for _ in limits]
     results = []

@@ -29,7 +29,7 @@ from common.logging import printable, request_id_var
 from common.net import in_networks, resolve_client_ip
 from common.web import CONTENT_SECURITY_POLICY, REQUEST_ID_HEADER, request_id_from
 from oauth.fastpath import documents, introspection, revoke, token
-from oauth.fastpath.backends import Backends
+from oauth.fastpath.backends import DATABASE_UNAVAILABLE, Backends
 from oauth.fastpath.http import NO_STORE, Request, Response
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,10 @@ class FastPath:
                 )
                 try:
                     response = await handler(request)
+                except DATABASE_UNAVAILABLE as exc:
+                    # One line, no traceback: an outage is a state; Django answers its 503.
+                    logger.warning("fast path %s: database unavailable (%s)", name, exc)
+                    response = None
                 except Exception:
                     logger.exception("fast path %s failed", name)
                     response = self.json_error(500)

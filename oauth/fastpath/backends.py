@@ -30,8 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis_asyncio
+from psycopg import InterfaceError, OperationalError
 from psycopg.conninfo import make_conninfo
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from django.conf import settings
 from django.core.cache import cache
@@ -49,6 +52,9 @@ BATCH_SIZE = 128
 WRITERS = 2
 VERSION_POLL_SECONDS = 1.0
 POOL_MAX_SIZE = 4
+# PostgreSQL unreachable: the request goes to Django, which answers its 503.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+_REDIS_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def conninfo_from_settings() -> str:
@@ -90,6 +96,18 @@ class Backends:
         self._queue: list[tuple[tuple, asyncio.Future]] = []
         self._writers = 0
         self._writer_tasks: set[asyncio.Task] = set()
+        self._redis_closed_until = 0.0
+
+    # --- Redis's circuit breaker (as authsite/redis_breaker.py for django-redis) ---------
+    def redis_usable(self) -> bool:
+        """False for ``AUTHSITE_REDIS_BREAKER_SECONDS`` after a Redis timeout or connection
+        error: callers take their "Redis is down" fallback at once instead of each waiting
+        for its own timeout."""
+        return time.monotonic() >= self._redis_closed_until
+
+    def redis_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, _REDIS_FAILURES):
+            self._redis_closed_until = time.monotonic() + authsite_settings.REDIS_BREAKER_SECONDS
 
     # --- PostgreSQL -----------------------------------------------------------------
     async def pool(self) -> AsyncConnectionPool:
@@ -142,11 +160,12 @@ class Backends:
 
     async def poll_versions_once(self) -> None:
         names = list(self._watched)
-        if not names:
+        if not names or not self.redis_usable():
             return
         try:
             values = await self.redis.mget(names)
         except Exception as exc:  # memo entries still expire by age
+            self.redis_failed(exc)
             log_dependency_failure(
                 logger,
                 "fast path version poll",

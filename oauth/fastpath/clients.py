@@ -22,6 +22,7 @@ within a second. Without Redis an entry lives at most :data:`MEMO_SECONDS`.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -29,10 +30,13 @@ from django.contrib.auth.hashers import check_password
 
 from common import ratelimit
 from common.conf import authsite_settings
+from common.logging import log_dependency_failure
 from oauth import client_auth
 from oauth.exceptions import OAuthError
 from oauth.hashers import ClientSecretHasher
 from oauth.models import Application
+
+logger = logging.getLogger(__name__)
 
 MEMO_SECONDS = 10.0
 MEMO_LIMIT = 10_000
@@ -95,13 +99,21 @@ class Clients:
             method = Application.AUTH_CLIENT_SECRET_POST
         if not CLIENT_ID.fullmatch(client_id):
             return None
-        throttles = await ratelimit.apeek_all(
-            self.backends.redis,
-            client_auth.throttle_limits(client_id, request.client_ip),
-            window_seconds=authsite_settings.CLIENT_AUTH_FAILURE_WINDOW_SECONDS,
-        )
-        if not all(result.allowed for result in throttles):
-            return None
+        if self.backends.redis_usable():
+            throttles = await ratelimit.apeek_all(
+                self.backends.redis,
+                client_auth.throttle_limits(client_id, request.client_ip),
+                window_seconds=authsite_settings.CLIENT_AUTH_FAILURE_WINDOW_SECONDS,
+                on_failure=self.backends.redis_failed,
+            )
+            if not all(result.allowed for result in throttles):
+                return None
+        else:  # fails open, as common.ratelimit does while Redis is unavailable
+            log_dependency_failure(
+                logger,
+                "rate limit client-auth",
+                "rate limit client-auth not enforced: Redis is unavailable (circuit open)",
+            )
         application = await self.load(client_id)
         if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:
             return None

@@ -13,6 +13,7 @@ renders again. Without Redis a rendering is kept at most ``keys.MEMO_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from django.urls import reverse
 
 from oauth import keys, views
 from oauth.fastpath.http import Response
+
+logger = logging.getLogger(__name__)
 
 VIEWS = {
     "openid-configuration": views.openid_configuration,
@@ -90,7 +93,11 @@ class Documents:
         async def handle(request) -> Response | None:
             if request.method != "GET" or "if-none-match" in request.repeated:
                 return None  # Django's 405, or its reading of several validators
-            rendered = await self.get(name)
+            try:
+                rendered = await self.get(name)
+            except Exception:  # the database, say: Django answers (its 503) and logs
+                logger.warning("fast path could not render %s; Django answers", name)
+                return None
             if rendered.full.status != 200:
                 return None
             if request.header("if-none-match") == rendered.etag:

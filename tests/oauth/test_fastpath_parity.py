@@ -488,6 +488,21 @@ def test_revocation_answers_identically(pair):
         assert_same(fast, django)
 
 
+def test_a_users_token_introspects_natively_and_identically(pair):
+    """RFC 7662 §2.2: ``sub`` and ``username`` of the user, read from the row."""
+    before = pair.served("introspect")
+    fast, django = pair.both(
+        "POST",
+        "/oauth/introspect",
+        data={"token": pair.user_tokens["access_token"]},
+        auth=auth(pair.clients["service"]),
+    )
+    assert fast.json()["active"] is True and fast.json()["username"] == "parity@example.com"
+    assert_same(fast, django)
+    assert fast.json() == django.json()
+    assert pair.served("introspect") == before + 1
+
+
 def test_revoking_a_token_twice_answers_and_audits_alike(pair):
     """RFC 7009 §2.2: a second revocation is still 200; each records token.revoked."""
     service = pair.clients["service"]
