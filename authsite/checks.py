@@ -9,7 +9,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.module_loading import import_string
 
-from common.conf import authsite_settings
+from common.conf import ACCESS_TOKEN_ALGORITHMS, authsite_settings
 
 MIDDLEWARE_PATH = "authsite.middleware.RequestContextMiddleware"
 
@@ -133,5 +133,21 @@ def check_key_encryption_secret(app_configs, **kwargs):
             hint="Set it (32+ random characters), identical on every instance, so rotating "
             "SECRET_KEY or a mismatched instance does not discard the signing keys.",
             id="authsite.W003",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_access_token_algorithm(app_configs, **kwargs):
+    """authsite.E007: access tokens are signed with an algorithm authsite keeps keys for."""
+    value = getattr(settings, "AUTHSITE_ACCESS_TOKEN_ALGORITHM", ACCESS_TOKEN_ALGORITHMS[0])
+    if str(value).strip().upper() in ACCESS_TOKEN_ALGORITHMS:
+        return []
+    return [
+        Error(
+            f"AUTHSITE_ACCESS_TOKEN_ALGORITHM is {value!r}.",
+            hint=f"Use one of {', '.join(ACCESS_TOKEN_ALGORITHMS)}; until then access tokens "
+            f"are signed with {ACCESS_TOKEN_ALGORITHMS[0]}.",
+            id="authsite.E007",
         )
     ]

@@ -8,9 +8,7 @@ both sync- and async-capable, it costs no thread hop under uvicorn.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
@@ -25,28 +23,14 @@ from common import metrics
 from common.conf import authsite_settings
 from common.logging import current_request_var, printable, request_id_var
 from common.net import resolve_client_ip
+from common.web import CONTENT_SECURITY_POLICY, REQUEST_ID_HEADER, request_id_from
 
 access_logger = logging.getLogger("authsite.access")
-
-REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-# No 'unsafe-inline' for scripts. Inline style attributes are allowed because
-# Django's admin uses them. form-action is left out on purpose: browsers apply
-# it to the redirect that follows a consent POST, which goes to the client.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 def incoming_request_id(meta: dict) -> str:
     """Return the caller's X-Request-ID when it is sane, otherwise a new one."""
-    candidate = meta.get("HTTP_X_REQUEST_ID", "")
-    if _SANE_REQUEST_ID.match(candidate):
-        return candidate
-    return uuid.uuid4().hex
+    return request_id_from(meta.get("HTTP_X_REQUEST_ID", ""))
 
 
 class RequestContextMiddleware:

@@ -141,6 +141,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 ROOT_URLCONF = "authsite.urls"
 WSGI_APPLICATION = "authsite.wsgi.application"
 ASGI_APPLICATION = "authsite.asgi.application"
+# Wraps the ASGI application (authsite/asgi.py): the native fast path for the hot OAuth
+# endpoints, on or off with AUTHSITE_FAST_PATH (docs/architecture.md "The request path").
+ASGI_FAST_PATH = "oauth.fastpath.app.wrap"
 
 TEMPLATES = [
     {
@@ -247,6 +250,9 @@ CELERY_BEAT_SCHEDULE = {
     "prune-audit-events": {"task": "audit.prune_events", "schedule": 86400.0},
     # Deletes sign-in locks and failure records past AUTHSITE_SIGNIN_RECORD_RETENTION_DAYS.
     "prune-sign-in-records": {"task": "accounts.prune_sign_in_records", "schedule": 86400.0},
+    # Redis lost the deny list (restart without persistence, flush): rebuild it from
+    # PostgreSQL. Until then readers fall back to the token rows (oauth/revocation.py).
+    "restore-deny-list": {"task": "oauth.restore_deny_list", "schedule": 60.0},
     "rotate-signing-keys": {
         "task": "oauth.rotate_signing_keys",
         "schedule": float(_AUTHSITE["AUTHSITE_SIGNING_KEY_CHECK_SECONDS"]),

@@ -56,5 +56,5 @@ class UvicornWorker(_UvicornWorker):
         "proxy_headers": False,
         "access_log": False,
         "server_header": False,
-        "lifespan": "off",
+        "lifespan": "auto",
     }

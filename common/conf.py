@@ -67,6 +67,16 @@ class Setting:
         return self.clean(value) if self.clean else value
 
 
+# The algorithms an access token may be signed with (oauth.keys keeps a key of each).
+ACCESS_TOKEN_ALGORITHMS = ("ES256", "RS256")
+
+
+def _access_token_algorithm(value: str) -> str:
+    """An unknown value falls back to ES256; system check authsite.E007 reports it."""
+    algorithm = value.strip().upper()
+    return algorithm if algorithm in ACCESS_TOKEN_ALGORITHMS else ACCESS_TOKEN_ALGORITHMS[0]
+
+
 def _registration_mode(value: str) -> str:
     mode = value.strip().lower()
     return mode if mode in ("open", "invite", "closed") else "closed"
@@ -200,6 +210,21 @@ class AuthsiteSettings:
         int,
         600,
         doc="Default access token lifetime; a client may set its own.",
+    )
+
+    ACCESS_TOKEN_ALGORITHM = Setting(
+        str,
+        "ES256",
+        clean=_access_token_algorithm,
+        doc="""Signs JWT access tokens: ``ES256`` (default) or ``RS256``.
+
+        ES256 signs about 7x cheaper than RS256 (the token endpoint's largest
+        CPU cost); RS256 verifies about 2x cheaper, which only pays off when a
+        token is introspected ~9 times or more, or for resource servers that
+        cannot verify ES256. Tokens signed before a change keep verifying until
+        they expire: both keys stay published. ID tokens follow each client's
+        own algorithm (RS256 unless the client says otherwise).
+        """,
     )
 
     ID_TOKEN_LIFETIME_SECONDS = Setting(
@@ -543,6 +568,23 @@ class AuthsiteSettings:
         60,
         doc="""How long an authorization code may wait to be redeemed; short, because it is a
         bearer credential in a URL (RFC 6749 §4.1.2).
+        """,
+    )
+
+    FAST_PATH = Setting(
+        str,
+        "auto",
+        clean=lambda value: (
+            value.strip().lower() if value.strip().lower() in ("auto", "on", "off") else "auto"
+        ),
+        doc="""The native ASGI fast path in front of Django for the hot OAuth endpoints
+        (``oauth/fastpath/``, docs/architecture.md): ``on``, ``off`` or ``auto``.
+
+        ``auto`` (the default) and ``on`` turn it on when the database is PostgreSQL and
+        Redis is configured (``on`` logs a warning when they are not); in the embedded
+        default (SQLite, local-memory cache) every request goes to Django. What the
+        fast path cannot prove it declines to Django, so turning it off changes speed,
+        never answers.
         """,
     )
 

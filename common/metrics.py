@@ -36,3 +36,11 @@ health_check_failures_total = Counter(
 
 def method_label(method: str | None) -> str:
     return method if method in HTTP_METHODS else "other"
+
+
+fastpath_requests_total = Counter(
+    "authsite_fastpath_requests_total",
+    "Requests to the native fast path's endpoints, answered there (served) or by Django "
+    "(declined).",
+    ["endpoint", "outcome"],
+)

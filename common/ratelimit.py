@@ -53,6 +53,7 @@ instances must keep their clocks in sync (NTP), as token expiry already requires
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -133,16 +134,23 @@ for i = 1, n do out[i + 2] = counts[i] + 1 end
 return out
 """
 
-# KEYS[1] the counter; ARGV 1 now (ms), 2 window (ms). Returns {count, ms until a slot frees}.
+# KEYS: the counters; ARGV 1 now (ms), 2 window (ms). Returns {count, ms until a slot
+# frees} for each counter, in order (one counter for ``peek``, several for ``apeek_all``).
 _PEEK_SCRIPT = """
 local oldest = tonumber(ARGV[1]) - tonumber(ARGV[2])
 local since = '(' .. oldest
-local first = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if not first[2] then
-    return {0, 0}
+local out = {}
+for i = 1, #KEYS do
+    local first = redis.call('ZRANGEBYSCORE', KEYS[i], since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if not first[2] then
+        out[2 * i - 1] = 0
+        out[2 * i] = 0
+    else
+        out[2 * i - 1] = redis.call('ZCOUNT', KEYS[i], since, '+inf')
+        out[2 * i] = tonumber(first[2]) - oldest
+    end
 end
-local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
-return {count, tonumber(first[2]) - oldest}
+return out
 """
 
 _local_lock = threading.Lock()  # the generic cache path: one process at a time
@@ -418,6 +426,82 @@ def _redis_hit(backend, keys, bounds, blocks, now_ms, window_ms, member):
         keys=names, args=[now_ms, window_ms, member, len(keys), *bounds]
     )
     return int(state), int(wait_ms), [int(count) for count in counts]
+
+
+# --- Redis from an event loop (the native fast path, oauth/fastpath/) -----------------------
+# The same scripts, keys and semantics as ``hit``/``peek`` above, on a redis.asyncio client,
+# so a limit counted by Django and one counted by the fast path are one limit.
+
+HIT_SCRIPT = _HIT_SCRIPT
+PEEK_SCRIPT = _PEEK_SCRIPT
+
+
+def redis_name(key: str) -> str | None:
+    """The Redis key under which ``key`` counts, or None when the cache is not Redis."""
+    backend = caches[CACHE_ALIAS]
+    if not _is_django_redis(backend):
+        return None
+    return backend.make_key(_stored_key(key)[1])
+
+
+async def apeek_all(
+    client, limits: Sequence[tuple[str, int]], *, window_seconds: int, on_failure=None
+) -> list[RateLimitResult]:
+    """``peek`` for several ``(key, limit)`` in one round trip (one run of the same
+    script); fails open like ``peek`` (``on_failure(exc)`` is told, e.g. to open the
+    caller's circuit breaker)."""
+    now_ms = _now_ms(None)
+    window_ms = int(window_seconds) * 1000
+    try:
+        names = [redis_name(key) for key, _ in limits]
+        if None in names:
+            raise RuntimeError("the cache is not Redis")
+        answer = await _script(client, PEEK_SCRIPT)(keys=names, args=[now_ms, window_ms])
+    except Exception as exc:
+        if on_failure is not None:
+            on_failure(exc)
+        _cache_failed(_stored_key(limits[0][0])[0], exc)
+        return [RateLimitResult(True, 0, 0) for _ in limits]
+    results = []
+    for index, (_key, limit) in enumerate(limits):
+        count, wait_ms = int(answer[2 * index]), int(answer[2 * index + 1])
+        results.append(
+            RateLimitResult(count < limit, count, _seconds(wait_ms / 1000) if count else 0)
+        )
+    return results
+
+
+_scripts: dict[str, object] = {}
+
+
+def _script(client, source: str):
+    """The script, registered once per process (registering hashes the source), run on
+    ``client``."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return functools.partial(script, client=client)
+
+
+async def ahit(client, key: str, *, limit: int, window_seconds: int) -> RateLimitResult:
+    """``hit`` on a redis.asyncio client (the same Lua script); fails open like ``hit``."""
+    now_ms = _now_ms(None)
+    window_ms = int(window_seconds) * 1000
+    member = f"{now_ms}-{secrets.token_hex(6)}"
+    try:
+        name = redis_name(key)
+        if name is None:
+            raise RuntimeError("the cache is not Redis")
+        state, wait_ms, *counts = await _script(client, HIT_SCRIPT)(
+            keys=[name], args=[now_ms, window_ms, member, 1, int(limit)]
+        )
+    except Exception as exc:
+        _cache_failed(_stored_key(key)[0], exc)
+        return RateLimitResult(True, 0, 0)
+    wait_ms = int(wait_ms)
+    return RateLimitResult(
+        int(state) == 1, int(counts[0]), _seconds(wait_ms / 1000) if wait_ms > 0 else 0
+    )
 
 
 # --- other cache backends ------------------------------------------------------------------

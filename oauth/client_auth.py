@@ -286,6 +286,13 @@ def _throttles(creds: PresentedCredentials, client_ip: str) -> list[tuple[str, i
     return throttles
 
 
+def throttle_limits(client_id: str, client_ip: str) -> list[tuple[str, int]]:
+    """The (rate-limit key, limit) pairs that throttle a secret presented for ``client_id``
+    from ``client_ip`` (the native fast path peeks them, oauth/fastpath/clients.py)."""
+    creds = PresentedCredentials(client_id, None, "client_secret_basic")
+    return [(key, limit) for key, limit, _ in _throttles(creds, client_ip)]
+
+
 def _guessable(creds: PresentedCredentials | None) -> bool:
     """Only a secret or an assertion can be guessed; a public client has nothing to throttle."""
     return creds is not None and creds.method != "none"

@@ -72,3 +72,24 @@ class SigningKeyUnavailableError(AuthsiteError):
         "the keys. If the secret is really lost, run "
         "`manage.py rotatekeys --discard-unreadable` once."
     )
+
+
+class TokenNotStoredError(AuthsiteError):
+    """The fast path's group commit could not store a token row and its audit event
+    (oauth/fastpath/backends.py); the token was never handed out, so the client may retry."""
+
+    code = "temporarily_unavailable"
+    status = 503
+    message = "The server could not store the token; retry later."
+
+
+class DenyListRebuildInterrupted(AuthsiteError):
+    """The cache lost its data while the deny list was being rebuilt from the database.
+
+    The epoch is not written, so the list stays marked incomplete (callers keep
+    reading rows) and the periodic job runs the rebuild again.
+    """
+
+    code = "deny_list_rebuild_interrupted"
+    status = 503
+    message = "The deny list was lost again during its rebuild; it will be rebuilt once more."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from oauth import claims, tokens
-from oauth.models import RefreshToken
+from oauth.models import RefreshToken, unverified_claims
 from oauth.validators import load_access_token, refresh_token_lifetimes
 
 INACTIVE = {"active": False}
@@ -34,13 +34,17 @@ def _access_token(token: str) -> dict | None:
     if row.user is not None and not row.user.is_active:
         return None
     client_id = row.application.client_id if row.application else None
+    # The token's own exp and iat, as a resource server reads them (the row's are set a
+    # moment later by DOT, and may fall in the next second); the native fast path answers
+    # from the same claims (oauth/fastpath/introspection.py).
+    signed = unverified_claims(token)
     answer = {
         "active": True,
         "token_type": "Bearer",
         "scope": row.scope,
         "client_id": client_id,
-        "exp": int(row.expires.timestamp()),
-        "iat": int(row.created.timestamp()),
+        "exp": _int_claim(signed, "exp", row.expires),
+        "iat": _int_claim(signed, "iat", row.created),
         "iss": tokens.issuer(),
         "jti": str(row.jti),
         "aud": row.resource or client_id,
@@ -49,6 +53,15 @@ def _access_token(token: str) -> dict | None:
     if not row.scope:
         del answer["scope"]  # a scope value names at least one scope (RFC 6749 §3.3)
     return answer
+
+
+def _int_claim(signed: dict, name: str, fallback) -> int:
+    value = signed.get(name)
+    return (
+        value
+        if isinstance(value, int) and not isinstance(value, bool)
+        else int(fallback.timestamp())
+    )
 
 
 def _refresh_token(token: str) -> dict | None:

@@ -12,10 +12,17 @@ not ready (authsite/health.py) and never creates or rotates keys: new keys
 encrypted under its secret would be unreadable by every other instance.
 Only ``manage.py rotatekeys --discard-unreadable`` replaces unreadable keys.
 
-Each process memoises the active keys; a rotation replaces a version in the
-shared cache, which every process compares at most once per
-``VERSION_CHECK_SECONDS``, so a forced rotation reaches every worker within
-about a second (``MEMO_SECONDS`` bounds it when the cache is down).
+Each process memoises the active keys, parsed and ready to sign, and the
+published public keys, parsed and ready to verify: a request neither reads
+the database nor parses a key. A rotation replaces a version in the shared
+cache, which every process compares at most once per ``VERSION_CHECK_SECONDS``,
+so a forced rotation reaches every worker within about a second
+(``MEMO_SECONDS`` bounds it when the cache is down).
+
+Verification uses joserfc's RS256/ES256 algorithms over our own parsing
+(duplicate members, forbidden headers, kid and typ checks): the design note
+measured it at 31 µs (RS256) and 68 µs (ES256) per token, close to calling
+``cryptography`` directly and about half of jwcrypto's cost.
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
 from jwcrypto.common import JWException
 from jwcrypto.jwk import JWK
-from jwcrypto.jws import JWS
 from oauth2_provider.models import get_application_model
 
 from django.core.cache import cache
@@ -78,7 +87,14 @@ _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
 _STATE_ORDER = {_State.ACTIVE: 0, _State.NEXT: 1, _State.PREVIOUS: 2}
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
-_memo: dict[str, tuple[float, SigningKeyMaterial]] = {}
+# Per algorithm: the active key's material; under _VERIFIERS: every published key,
+# by kid. One dict, so one clear() forgets both (rotation, version change, tests).
+_memo: dict[str, tuple[float, Any]] = {}
+_VERIFIERS = "verifiers"
+# The last reload of the verifiers: an unknown kid reloads them at most this often.
+_verifiers_loaded: dict[str, float] = {"at": float("-inf")}
+_JWS_ALGORITHMS = JWSRegistry(algorithms=SUPPORTED_ALGORITHMS)
+_PUBLIC_KEY_TYPES = {"RSA": RSAKey, "EC": ECKey}
 # The shared version the memo was built under, and when it was last compared.
 _memo_version: dict[str, Any] = {"version": None, "checked": float("-inf")}
 
@@ -87,7 +103,17 @@ _memo_version: dict[str, Any] = {"version": None, "checked": float("-inf")}
 class SigningKeyMaterial:
     kid: str
     algorithm: str
-    jwk: JWK  # the private key, ready for JWT.make_signed_token
+    jwk: JWK  # the private key as stored (jwcrypto), for export and tests
+    private_key: Any  # the same key as a ``cryptography`` object: what oauth.tokens signs with
+
+
+@dataclass(frozen=True)
+class _Verifier:
+    """A published public key, parsed once, with the joserfc algorithm it must be used with."""
+
+    algorithm: str
+    verify: Any  # joserfc JWSAlgModel.verify(signing_input, signature, key) -> bool
+    key: Any
 
 
 def get_signing_key(algorithm: str = "RS256") -> SigningKeyMaterial:
@@ -190,8 +216,10 @@ def verify_jwt(token: str, *, expected_typ: str | None = None, verify_exp: bool 
     Only the ``kid`` header selects the key, and only from our own JWKS; the
     algorithm must be the key's own (RFC 8725 §3.1). With ``verify_exp`` a
     token without a numeric ``exp`` is rejected too. Raises ``InvalidJWT``.
+    The keys come from the per-process memo: no database read, no key parsing.
     """
-    header = _decode_segment(token, 0, "header")
+    parts = _split(token)
+    header = _decode_segment(parts[0], "header")
     alg = header.get("alg")
     if alg not in SUPPORTED_ALGORITHMS:
         raise InvalidJWT("unsupported alg")
@@ -201,20 +229,22 @@ def verify_jwt(token: str, *, expected_typ: str | None = None, verify_exp: bool 
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidJWT("missing kid")
-    public = next((k for k in public_jwks()["keys"] if k.get("kid") == kid), None)
-    if public is None:
+    verifier = _verifier(kid)
+    if verifier is None:
         raise InvalidJWT("unknown kid")
-    if public.get("alg") != alg:
+    if verifier.algorithm != alg:
         raise InvalidJWT("alg does not match the key")
     if expected_typ is not None and _typ(header.get("typ")) != _typ(expected_typ):
         raise InvalidJWT("wrong typ")
-    jws = JWS()
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     try:
-        jws.deserialize(token)
-        jws.verify(JWK(**public), alg=alg)
-    except (JWException, ValueError, TypeError) as exc:
+        signature = _b64decode(parts[2])
+        valid = verifier.verify(signing_input, signature, verifier.key)
+    except (JoseError, binascii.Error, ValueError, TypeError) as exc:
         raise InvalidJWT("bad signature") from exc
-    claims = _decode_segment(token, 1, "claims")
+    if not valid:
+        raise InvalidJWT("bad signature")
+    claims = _decode_segment(parts[1], "claims")
     if verify_exp:
         exp = claims.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, int | float):
@@ -222,6 +252,43 @@ def verify_jwt(token: str, *, expected_typ: str | None = None, verify_exp: bool 
         if exp <= time.time():
             raise InvalidJWT("expired")
     return claims
+
+
+def _verifier(kid: str) -> _Verifier | None:
+    """The published key ``kid``, from the per-process memo.
+
+    The memo is rebuilt from the JWKS when the shared key version changes, after
+    ``MEMO_SECONDS``, and when a kid is unknown (a key published by another
+    process less than a second ago), the last at most once per
+    ``VERSION_CHECK_SECONDS`` so that made-up kids cannot make every request
+    reload the keys.
+    """
+    _check_version()
+    now = time.monotonic()
+    memo = _memo.get(_VERIFIERS)
+    if memo is None or memo[0] <= now:
+        memo = _load_verifiers(now)
+    verifier = memo[1].get(kid)
+    if verifier is None and now - _verifiers_loaded["at"] >= VERSION_CHECK_SECONDS:
+        verifier = _load_verifiers(now)[1].get(kid)
+    return verifier
+
+
+def _load_verifiers(now: float) -> tuple[float, dict[str, _Verifier]]:
+    verifiers = {}
+    for public in public_jwks()["keys"]:
+        key_type = _PUBLIC_KEY_TYPES.get(public.get("kty"))
+        if key_type is None or public.get("alg") not in SUPPORTED_ALGORITHMS:
+            continue
+        algorithm = _JWS_ALGORITHMS.get_alg(public["alg"])
+        key = key_type.import_key(public)
+        algorithm.check_key(key)  # an EC key on another curve is not an ES256 key
+        key.get_op_key("verify")  # parsed now, not on the first request
+        verifiers[public["kid"]] = _Verifier(public["alg"], algorithm.verify, key)
+    memo = (now + MEMO_SECONDS, verifiers)
+    _memo[_VERIFIERS] = memo
+    _verifiers_loaded["at"] = now
+    return memo
 
 
 def ensure_signing_keys() -> None:
@@ -487,7 +554,9 @@ def _material(key: SigningKey) -> SigningKeyMaterial | None:
         return None
     if not private.has_private or private.thumbprint() != key.kid:
         return None
-    return SigningKeyMaterial(kid=key.kid, algorithm=key.algorithm, jwk=private)
+    return SigningKeyMaterial(
+        kid=key.kid, algorithm=key.algorithm, jwk=private, private_key=private.get_op_key("sign")
+    )
 
 
 def _fernet() -> Fernet:
@@ -517,15 +586,22 @@ def _check_algorithm(algorithm: str) -> None:
 # --- Parsing ---------------------------------------------------------------------
 
 
-def _decode_segment(token: str, index: int, what: str) -> dict:
-    """One base64url JSON object of a compact JWS; duplicate members rejected (RFC 7515 §5.2)."""
+def _split(token: str) -> list[str]:
+    """The three base64url segments of a compact JWS, or InvalidJWT."""
     parts = token.split(".") if isinstance(token, str) else []
     if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
         raise InvalidJWT("malformed token")
-    segment = parts[index]
+    return parts
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _decode_segment(segment: str, what: str) -> dict:
+    """One base64url JSON object of a compact JWS; duplicate members rejected (RFC 7515 §5.2)."""
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw, object_pairs_hook=_no_duplicates)
+        value = json.loads(_b64decode(segment), object_pairs_hook=_no_duplicates)
     except (binascii.Error, ValueError, RecursionError) as exc:  # deep nesting: hostile input
         raise InvalidJWT(f"malformed {what}") from exc
     if not isinstance(value, dict):

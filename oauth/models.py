@@ -224,14 +224,22 @@ class Application(AbstractApplication):
         return any(grant_type in allowed for grant_type in grant_types)
 
 
-def jti_of(token: str | None) -> uuid.UUID | None:
-    """The ``jti`` of a JWT access token minted here (unverified: the caller minted it)."""
+def unverified_claims(token: str | None) -> dict:
+    """The claims of a JWT, unverified: only for a token minted or verified already."""
     if not token or token.count(".") != 2:
-        return None
+        return {}
     payload = token.split(".")[1]
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return uuid.UUID(str(claims["jti"]))
+    except (ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jti_of(token: str | None) -> uuid.UUID | None:
+    """The ``jti`` of a JWT access token minted here (unverified: the caller minted it)."""
+    try:
+        return uuid.UUID(str(unverified_claims(token)["jti"]))
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from oauth import keys, services
+from oauth import keys, revocation, services
 
 
 @shared_task(name="oauth.clear_expired_tokens", acks_late=True)
@@ -17,3 +17,16 @@ def clear_expired_tokens() -> None:
 def rotate_signing_keys() -> list[str]:
     """Rotate signing keys that are due and retire expired ones (safe to run often)."""
     return keys.rotate_signing_keys()
+
+
+@shared_task(name="oauth.restore_deny_list", acks_late=True)
+def restore_deny_list() -> str:
+    """Rebuild the deny list from PostgreSQL when Redis lost it (its epoch is missing).
+
+    Does nothing while the list is complete, or while Redis is unreachable
+    (every reader falls back to the database meanwhile). Cheap to run every minute.
+    """
+    if revocation.deny_list_complete() is not False:
+        return ""
+    written = revocation.rebuild_deny_list()
+    return f"deny list rebuilt: {written} revoked tokens"

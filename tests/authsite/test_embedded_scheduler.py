@@ -1,6 +1,7 @@
 """The embedded default runs its periodic jobs: with no broker, the server itself seals the
-audit trail, rotates signing keys that are due, clears expired tokens and applies retention
-(authsite/scheduler.py), one scheduler per server however many workers it has."""
+audit trail, rotates signing keys that are due, clears expired tokens, rebuilds a lost deny
+list and applies retention (authsite/scheduler.py), one scheduler per server however many
+workers it has."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ JOBS = {
     "prune-audit-events",
     "prune-sign-in-records",
     "rotate-signing-keys",
+    "restore-deny-list",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -9,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis.asyncio as redis_asyncio
 from django_redis.cache import RedisCache
 
 from django.core.cache import caches
@@ -202,3 +204,27 @@ def test_a_durable_limit_counts_in_postgresql_while_redis_is_unreachable(setting
     assert not ratelimit.peek(key, limit=2, window_seconds=60, durable=True).allowed
     ratelimit.reset(key, durable=True)
     assert ratelimit.peek(key, limit=2, window_seconds=60, durable=True).count == 0
+
+
+@pytest.mark.redis
+def test_the_async_port_counts_what_the_sync_engine_counts(redis_url, key):
+    """The fast path's ``apeek_all``/``ahit`` (redis.asyncio, oauth/fastpath/) read and write
+    the same keys with the same scripts: a limit is one limit whichever side counts."""
+    other = f"{key}-other"
+    for _ in range(3):
+        ratelimit.hit(key, limit=5, window_seconds=60)
+
+    async def async_side():
+        client = redis_asyncio.Redis.from_url(redis_url)
+        try:
+            counted = await ratelimit.ahit(client, other, limit=1, window_seconds=60)
+            peeked = await ratelimit.apeek_all(client, [(key, 3), (other, 5)], window_seconds=60)
+            return counted, peeked
+        finally:
+            await client.aclose()
+
+    counted, peeked = asyncio.run(async_side())
+    assert counted.allowed and counted.count == 1
+    assert [(p.allowed, p.count) for p in peeked] == [(False, 3), (True, 1)]
+    assert peeked[0] == ratelimit.peek(key, limit=3, window_seconds=60)
+    assert ratelimit.peek(other, limit=1, window_seconds=60).allowed is False

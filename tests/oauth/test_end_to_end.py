@@ -177,12 +177,13 @@ def test_key_rotation_mid_session_keeps_tokens_valid(signed_in, first_party):
     token = rp.fetch_token(
         metadata["token_endpoint"], authorization_response=location, code_verifier=verifier
     )
-    old_kid = verify(token["id_token"], metadata, signed_in)[0]["kid"]
-    upcoming = {k["kid"] for k in keys.public_jwks()["keys"]} - {old_kid}
+    old_id_kid = verify(token["id_token"], metadata, signed_in)[0]["kid"]
+    old_kid = verify(token["access_token"], metadata, signed_in)[0]["kid"]
+    upcoming = {k["kid"] for k in keys.public_jwks()["keys"]} - {old_id_kid, old_kid}
 
     keys.rotate_signing_keys(force=True)
 
-    assert verify(token["id_token"], metadata, signed_in)[0]["kid"] == old_kid
+    assert verify(token["id_token"], metadata, signed_in)[0]["kid"] == old_id_kid
     assert verify(token["access_token"], metadata, signed_in)[0]["kid"] == old_kid
     assert rp.get(metadata["userinfo_endpoint"]).status_code == 200
     refreshed = rp.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])

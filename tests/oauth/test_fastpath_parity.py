@@ -1,0 +1,727 @@
+"""Parity: the native fast path answers exactly what Django answers.
+
+Two real servers (gunicorn + uvicorn, as in production) share one PostgreSQL
+database and one Redis: one with ``AUTHSITE_FAST_PATH=on``, one with it off,
+where every request goes through Django, DOT and oauthlib. Every request below
+is sent to both; the answers must have the same status, the same error code,
+the same headers that matter to a client (Content-Type, Cache-Control, Pragma,
+WWW-Authenticate, Retry-After, ETag, CORS and the security headers) and the
+same body shape (the same keys in the same order). Tokens minted by either
+server must introspect and revoke identically on both.
+
+The success cases must really be served by the fast path (its
+``authsite_fastpath_requests_total`` counter says so), or the suite would
+compare Django with itself. Error cases come from the compliance suite
+(tests/compliance/rfc6749, rfc7662, rfc7009, and the odd tokens of
+tests/support/odd_tokens.py); the fast path declines each one to Django.
+
+The one stated difference: the fast path caps request bodies at 64 KiB (413),
+where Django's limit is ``DATA_UPLOAD_MAX_MEMORY_SIZE``; bodies over 64 KiB are
+left out of the comparison and tested in tests/oauth/test_fastpath.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+
+import httpx
+import pytest
+from django_redis import get_redis_connection
+
+from common import ratelimit
+from oauth import revocation
+from tests.support.odd_tokens import SHAPES
+from tests.support.servers import Server, TcpProxy, base_env, manage
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+HEADERS_THAT_MATTER = (
+    "content-type",
+    "cache-control",
+    "pragma",
+    "www-authenticate",
+    "retry-after",
+    "etag",
+    "access-control-allow-origin",
+    "allow",
+    "x-content-type-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+    "x-frame-options",
+    "content-security-policy",
+)
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+BODY_CAP = 64 * 1024
+
+SEED = """
+import json, secrets
+from datetime import timedelta
+from types import SimpleNamespace
+from django.utils import timezone
+from oauth2_provider.models import set_token_value
+from accounts.models import User
+from oauth import tokens
+from oauth.models import AccessToken, Application, RefreshToken
+app = Application.objects.get(client_id="{client_id}")
+user = User.objects.create_user(username="parity", email="parity@example.com",
+                                password=secrets.token_urlsafe(24))
+request = SimpleNamespace(client=app, grant_type="authorization_code", user=user,
+                          scopes=["openid", "profile"], resource=None)
+access = tokens.mint_access_token(request)
+row = AccessToken(user=user, application=app, scope="openid profile",
+                  expires=timezone.now() + timedelta(seconds=600))
+set_token_value(row, access)
+row.save()
+refresh = secrets.token_urlsafe(32)
+rt = RefreshToken(user=user, application=app, access_token=row)
+set_token_value(rt, refresh)
+rt.save()
+short = Application.objects.get(client_id="{short_id}")
+Application.objects.filter(pk=short.pk).update(access_token_lifetime_seconds=1)
+print(json.dumps({{"access_token": access, "refresh_token": refresh}}))
+"""
+
+
+def _create(env, *args) -> dict:
+    created = manage(env, "createclient", "--json", *args)
+    assert created.returncode == 0, created.stderr
+    return json.loads(created.stdout)
+
+
+class Pair:
+    def __init__(self, fast: Server, django: Server, env: dict) -> None:
+        self.fast = httpx.Client(base_url=fast.url, timeout=10)
+        self.django = httpx.Client(base_url=django.url, timeout=10)
+        self.servers = {"fast": fast, "django": django}
+        self.env = env
+
+    def both(self, method: str, path: str, **kwargs) -> tuple[httpx.Response, httpx.Response]:
+        return (
+            self.fast.request(method, path, **kwargs),
+            self.django.request(method, path, **kwargs),
+        )
+
+    def served(self, endpoint: str) -> float:
+        """How many requests to ``endpoint`` the fast server answered natively."""
+        text = self.fast.get("/metrics").text
+        pattern = (
+            rf'authsite_fastpath_requests_total\{{endpoint="{endpoint}",outcome="served"\}} (\S+)'
+        )
+        found = re.search(pattern, text)
+        return float(found.group(1)) if found else 0.0
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, postgres_url, redis_url):
+    var = tmp_path_factory.mktemp("parity")
+    env = base_env(
+        var,
+        DATABASE_URL=postgres_url["url"],
+        REDIS_URL=redis_url,
+        SECRET_KEY="parity suite secret key, the same for every process of the test",
+        # Error cases send wrong secrets to both servers: throttling is tested on its own.
+        AUTHSITE_CLIENT_AUTH_FAILURES_PER_CLIENT="100000",
+        AUTHSITE_CLIENT_AUTH_FAILURES_PER_IP="100000",
+    )
+    assert manage(env, "migrate", "--noinput").returncode == 0
+    clients = {
+        "service": _create(
+            env, "--name", "Service", "--confidential", "--grant", "client_credentials"
+        ),
+        "scoped": _create(
+            env,
+            "--name",
+            "Scoped",
+            "--confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "profile",
+            "--scope",
+            "roles",
+        ),
+        "short": _create(env, "--name", "Short", "--confidential", "--grant", "client_credentials"),
+        "throttled": _create(
+            env, "--name", "Throttled", "--confidential", "--grant", "client_credentials"
+        ),
+        "web": _create(
+            env, "--name", "Web", "--confidential", "--redirect-uri", "https://rp.example/cb"
+        ),
+        "public": _create(
+            env, "--name", "App", "--public", "--redirect-uri", "https://rp.example/cb"
+        ),
+    }
+    seeded = manage(
+        env,
+        "shell",
+        "-c",
+        SEED.format(client_id=clients["web"]["client_id"], short_id=clients["short"]["client_id"]),
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    user_tokens = json.loads(seeded.stdout.strip().splitlines()[-1])
+    fast = Server({**env, "AUTHSITE_FAST_PATH": "on"}).start()
+    django = Server({**env, "AUTHSITE_FAST_PATH": "off"}).start()
+    try:
+        result = Pair(fast, django, env)
+        result.clients = clients
+        result.user_tokens = user_tokens
+        yield result
+    finally:
+        fast.stop()
+        django.stop()
+
+
+def auth(client: dict) -> tuple[str, str]:
+    return client["client_id"], client["client_secret"]
+
+
+def basic(client_id: str, secret: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def claims_of(token: str) -> tuple[dict, dict]:
+    header, payload, _ = token.split(".")
+    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # noqa: E731
+    return decode(header), decode(payload)
+
+
+def assert_same(fast: httpx.Response, django: httpx.Response) -> None:
+    """Same status, headers that matter, error code and body shape."""
+    context = (
+        f"fast {fast.status_code} {fast.text[:300]!r} / "
+        f"django {django.status_code} {django.text[:300]!r}"
+    )
+    assert fast.status_code == django.status_code, context
+    for name in HEADERS_THAT_MATTER:
+        assert fast.headers.get(name) == django.headers.get(name), (name, context)
+    assert ("x-request-id" in fast.headers) and ("x-request-id" in django.headers)
+    if fast.headers.get("content-type") == "application/json" and fast.content:
+        fast_body, django_body = fast.json(), django.json()
+        assert list(fast_body) == list(django_body), context
+        for key in ("error", "active", "token_type", "scope", "expires_in", "client_id", "iss"):
+            if key in django_body:
+                assert fast_body.get(key) == django_body.get(key), (key, context)
+    else:
+        assert fast.content == django.content, context
+
+
+# --- token endpoint: the success cases -----------------------------------------------------
+
+
+def test_client_credentials_success_is_served_natively_and_matches_dot(pair):
+    service = pair.clients["service"]
+    before = pair.served("token")
+    fast, django = pair.both(
+        "POST", "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth(service)
+    )
+    assert fast.status_code == 200
+    assert_same(fast, django)
+    assert pair.served("token") == before + 1
+    fast_header, fast_claims = claims_of(fast.json()["access_token"])
+    django_header, django_claims = claims_of(django.json()["access_token"])
+    assert fast_header == django_header
+    assert list(fast_claims) == list(django_claims)
+    for name in ("iss", "sub", "aud", "client_id"):
+        assert fast_claims[name] == django_claims[name]
+    assert fast_claims["exp"] - fast_claims["iat"] == fast.json()["expires_in"]
+    assert fast.headers["content-length"] == str(len(fast.content))
+
+
+@pytest.mark.parametrize(
+    "scope", ["profile", "profile roles", "roles profile"], ids=["one", "two", "reordered"]
+)
+def test_client_credentials_with_scopes_matches_dot(pair, scope):
+    scoped = pair.clients["scoped"]
+    before = pair.served("token")
+    fast, django = pair.both(
+        "POST",
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        auth=auth(scoped),
+    )
+    assert fast.status_code == 200
+    assert_same(fast, django)
+    assert fast.json()["scope"] == scope
+    assert claims_of(fast.json()["access_token"])[1]["scope"] == scope
+    assert pair.served("token") == before + 1
+
+
+def test_client_secret_post_matches_dot(pair):
+    service = pair.clients["service"]
+    fast, django = pair.both(
+        "POST",
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": service["client_id"],
+            "client_secret": service["client_secret"],
+        },
+    )
+    assert_same(fast, django)
+
+
+def test_basic_with_the_same_client_id_in_the_body_matches_dot(pair):
+    service = pair.clients["service"]
+    fast, django = pair.both(
+        "POST",
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": service["client_id"]},
+        auth=auth(service),
+    )
+    assert fast.status_code == 200
+    assert_same(fast, django)
+
+
+# --- token endpoint: every error case --------------------------------------------------------
+
+
+def _token_error_cases(pair) -> dict:
+    service, web, public = pair.clients["service"], pair.clients["web"], pair.clients["public"]
+    cc = {"grant_type": "client_credentials"}
+    return {
+        "unknown client": dict(data=cc, auth=("no-such-client", "secret")),
+        "wrong secret": dict(data=cc, auth=(service["client_id"], "wrong")),
+        "wrong secret in the body": dict(
+            data={**cc, "client_id": service["client_id"], "client_secret": "wrong"}
+        ),
+        "Basic and a body secret": dict(
+            data={
+                **cc,
+                "client_id": service["client_id"],
+                "client_secret": service["client_secret"],
+            },
+            auth=auth(service),
+        ),
+        "Basic and another client_id": dict(
+            data={**cc, "client_id": web["client_id"]}, auth=auth(service)
+        ),
+        "malformed Basic": dict(data=cc, headers={"Authorization": "Basic !!!"}),
+        "Basic without a colon": dict(
+            data=cc,
+            headers={"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()},
+        ),
+        "Bearer instead of Basic": dict(data=cc, headers={"Authorization": "Bearer abc"}),
+        "no client authentication": dict(data=cc),
+        "client_id only": dict(data={**cc, "client_id": service["client_id"]}),
+        "public client": dict(data={**cc, "client_id": public["client_id"]}),
+        "client without the grant": dict(data=cc, auth=auth(web)),
+        "duplicate grant_type": dict(
+            content=b"grant_type=client_credentials&grant_type=client_credentials",
+            headers=FORM,
+            auth=auth(service),
+        ),
+        "duplicate scope": dict(
+            content=b"grant_type=client_credentials&scope=profile&scope=roles",
+            headers=FORM,
+            auth=auth(pair.clients["scoped"]),
+        ),
+        "unsupported grant": dict(data={"grant_type": "password"}, auth=auth(service)),
+        "unknown grant": dict(data={"grant_type": "magic"}, auth=auth(service)),
+        "missing grant_type": dict(data={}, auth=auth(service)),
+        "empty grant_type": dict(data={"grant_type": ""}, auth=auth(service)),
+        "invalid scope": dict(data={**cc, "scope": "nonexistent"}, auth=auth(service)),
+        "openid without a user": dict(data={**cc, "scope": "openid"}, auth=auth(service)),
+        "scope the client may not ask": dict(
+            data={**cc, "scope": "email"}, auth=auth(pair.clients["scoped"])
+        ),
+        "empty scope": dict(data={**cc, "scope": ""}, auth=auth(service)),
+        "scope with two spaces": dict(
+            data={**cc, "scope": "profile  roles"}, auth=auth(pair.clients["scoped"])
+        ),
+        "JSON body": dict(json=cc, auth=auth(service)),
+        "form with a charset": dict(
+            content=b"grant_type=client_credentials",
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            auth=auth(service),
+        ),
+        "parameters in the query": dict(
+            params={"grant_type": "client_credentials"}, data={}, auth=auth(service)
+        ),
+        "secret in the query": dict(
+            params={"client_secret": service["client_secret"]}, data=cc, auth=auth(service)
+        ),
+        "resource indicator": dict(
+            data={**cc, "resource": "https://api.example"}, auth=auth(service)
+        ),
+        "unknown parameter": dict(data={**cc, "foo": "bar"}, auth=auth(service)),
+        "not UTF-8": dict(
+            content=b"grant_type=client_credentials&x=\xff", headers=FORM, auth=auth(service)
+        ),
+    }
+
+
+TOKEN_ERROR_CASES = [
+    "unknown client",
+    "wrong secret",
+    "wrong secret in the body",
+    "Basic and a body secret",
+    "Basic and another client_id",
+    "malformed Basic",
+    "Basic without a colon",
+    "Bearer instead of Basic",
+    "no client authentication",
+    "client_id only",
+    "public client",
+    "client without the grant",
+    "duplicate grant_type",
+    "duplicate scope",
+    "unsupported grant",
+    "unknown grant",
+    "missing grant_type",
+    "empty grant_type",
+    "invalid scope",
+    "openid without a user",
+    "scope the client may not ask",
+    "empty scope",
+    "scope with two spaces",
+    "JSON body",
+    "form with a charset",
+    "parameters in the query",
+    "secret in the query",
+    "resource indicator",
+    "unknown parameter",
+    "not UTF-8",
+]
+
+
+@pytest.mark.parametrize("case", TOKEN_ERROR_CASES)
+def test_token_request_matches_dot(pair, case):
+    """RFC 6749 §5.2 and authsite's stricter rules (tests/compliance/rfc6749, rfc9700):
+    whatever the fast path cannot prove, DOT answers, on both servers alike."""
+    fast, django = pair.both("POST", "/oauth/token", **_token_error_cases(pair)[case])
+    assert_same(fast, django)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS", "HEAD"])
+def test_other_methods_at_the_token_endpoint_match_dot(pair, method):
+    fast, django = pair.both(method, "/oauth/token")
+    assert_same(fast, django)
+
+
+def test_a_throttled_source_gets_the_same_429(pair):
+    """RFC 6585 §4 / OAuth 2.1 §2.4.1: the fast path peeks the same keys with the same
+    script; a source Django's throttle refuses is declined, and both answer 429."""
+    throttled = pair.clients["throttled"]
+    key = f"client-auth:{throttled['client_id']}|127.0.0.1"
+    name = ratelimit.redis_name(key)
+    redis = get_redis_connection("default")
+    now_ms = int(time.time() * 1000)
+    # The servers allow 100000 failures per client and address: record as many at once.
+    redis.zadd(name, {f"{now_ms}-{i}": now_ms for i in range(100_000)})
+    redis.pexpire(name, 300_000)
+    try:
+        fast, django = pair.both(
+            "POST", "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth(throttled)
+        )
+        assert fast.status_code == 429
+        assert_same(fast, django)
+    finally:
+        redis.delete(name)
+
+
+# --- introspection -------------------------------------------------------------------------------
+
+
+def _mint(pair, server: str, client: str = "service") -> str:
+    http = pair.fast if server == "fast" else pair.django
+    response = http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth(pair.clients[client])
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@pytest.mark.parametrize("minted_by", ["fast", "django"])
+def test_an_active_token_introspects_identically_on_both(pair, minted_by):
+    token = _mint(pair, minted_by)
+    before = pair.served("introspect")
+    fast, django = pair.both(
+        "POST", "/oauth/introspect", data={"token": token}, auth=auth(pair.clients["service"])
+    )
+    assert fast.json()["active"] is True
+    assert_same(fast, django)
+    assert fast.json() == django.json()
+    assert pair.served("introspect") == before + 1
+
+
+@pytest.mark.parametrize("minted_by", ["fast", "django"])
+@pytest.mark.parametrize("revoked_by", ["fast", "django"])
+def test_a_revoked_token_is_inactive_on_both(pair, minted_by, revoked_by):
+    """RFC 7009 §2.1 / RFC 7662 §2.2: revocation through either server ends the token on both."""
+    token = _mint(pair, minted_by)
+    service = pair.clients["service"]
+    http = pair.fast if revoked_by == "fast" else pair.django
+    before = pair.served("revoke")
+    revoked = http.post("/oauth/revoke", data={"token": token}, auth=auth(service))
+    assert revoked.status_code == 200
+    assert pair.served("revoke") == before + (revoked_by == "fast")
+    fast, django = pair.both("POST", "/oauth/introspect", data={"token": token}, auth=auth(service))
+    assert fast.json() == django.json() == {"active": False}
+    assert_same(fast, django)
+
+
+def test_revocation_answers_identically(pair):
+    """RFC 7009 §2.2: 200 for a token of the client, for an unknown token, and the same
+    errors for a bad client."""
+    service = pair.clients["service"]
+    cases = [
+        dict(data={"token": _mint(pair, "fast")}, auth=auth(service)),
+        dict(data={"token": _mint(pair, "django")}, auth=auth(service)),
+        dict(
+            data={"token": _mint(pair, "fast"), "token_type_hint": "access_token"},
+            auth=auth(service),
+        ),
+        dict(data={"token": _mint(pair, "fast", client="scoped")}, auth=auth(service)),
+        dict(data={"token": pair.user_tokens["access_token"]}, auth=auth(service)),
+        dict(data={"token": "a.b.c"}, auth=auth(service)),
+        dict(data={"token": _mint(pair, "fast"), "client_id": pair.clients["public"]["client_id"]}),
+        dict(data={"token": "not-a-token"}, auth=auth(service)),
+        dict(data={"token": _mint(pair, "django")}, auth=(service["client_id"], "wrong")),
+        dict(data={"token": "x"}),
+        dict(data={}, auth=auth(service)),
+    ]
+    for case in cases:
+        fast, django = pair.both("POST", "/oauth/revoke", **case)
+        assert_same(fast, django)
+
+
+def test_a_users_token_introspects_natively_and_identically(pair):
+    """RFC 7662 §2.2: ``sub`` and ``username`` of the user, read from the row."""
+    before = pair.served("introspect")
+    fast, django = pair.both(
+        "POST",
+        "/oauth/introspect",
+        data={"token": pair.user_tokens["access_token"]},
+        auth=auth(pair.clients["service"]),
+    )
+    assert fast.json()["active"] is True and fast.json()["username"] == "parity@example.com"
+    assert_same(fast, django)
+    assert fast.json() == django.json()
+    assert pair.served("introspect") == before + 1
+
+
+def test_revoking_a_token_twice_answers_and_audits_alike(pair):
+    """RFC 7009 §2.2: a second revocation is still 200; each records token.revoked."""
+    service = pair.clients["service"]
+    for _ in range(2):
+        fast, django = pair.both(
+            "POST", "/oauth/revoke", data={"token": _mint(pair, "django")}, auth=auth(service)
+        )
+        assert_same(fast, django)
+
+
+def test_a_revoked_token_stays_inactive_when_the_deny_list_is_lost(pair):
+    """After a Redis flush or restart the deny list has no epoch: the fast path must read
+    the row, never answer a revoked token active."""
+    service = pair.clients["service"]
+    token = _mint(pair, "fast")
+    assert pair.fast.post("/oauth/revoke", data={"token": token}, auth=auth(service)).is_success
+    redis = get_redis_connection("default")
+    redis.delete(*revocation.deny_list_keys(claims_of(token)[1]["jti"]))  # entry and epoch
+    before = pair.served("introspect")
+    fast, django = pair.both("POST", "/oauth/introspect", data={"token": token}, auth=auth(service))
+    assert fast.json() == django.json() == {"active": False}
+    assert pair.served("introspect") == before + 1  # answered natively, from the row
+    live = _mint(pair, "django")
+    fast, django = pair.both("POST", "/oauth/introspect", data={"token": live}, auth=auth(service))
+    assert fast.json()["active"] is True
+    assert fast.json() == django.json()
+
+
+def test_with_redis_down_a_revoked_token_stays_inactive(pair, tmp_path, redis_url):
+    """Redis unreachable: the throttle fails open as Django's does, the deny list cannot
+    answer, and the row decides; nothing revoked comes back, nothing live goes."""
+    service = pair.clients["service"]
+    revoked, live = _mint(pair, "fast"), _mint(pair, "fast")
+    assert pair.fast.post("/oauth/revoke", data={"token": revoked}, auth=auth(service)).is_success
+    database = redis_url.rsplit("/", 1)[1] if redis_url.count("/") > 2 else "0"
+    proxy = TcpProxy(6379).start()
+    env = {
+        **pair.env,
+        "AUTHSITE_FAST_PATH": "on",
+        "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/{database}",
+    }
+    try:
+        with Server(env) as server:
+            http = httpx.Client(base_url=server.url, timeout=10)
+            assert http.post("/oauth/introspect", data={"token": live}, auth=auth(service)).json()[
+                "active"
+            ]
+            proxy.cut()
+            for token, active in ((revoked, False), (live, True)):
+                answer = http.post("/oauth/introspect", data={"token": token}, auth=auth(service))
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["active"] is active
+            minted = http.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth(service)
+            )
+            assert minted.status_code == 200, minted.text
+    finally:
+        proxy.cut()
+
+
+def test_an_expired_token_is_inactive_on_both(pair):
+    token = _mint(pair, "fast", client="short")
+    time.sleep(2.1)
+    fast, django = pair.both(
+        "POST", "/oauth/introspect", data={"token": token}, auth=auth(pair.clients["service"])
+    )
+    assert fast.json() == django.json() == {"active": False}
+    assert_same(fast, django)
+
+
+def _introspection_cases(pair) -> dict:
+    service, public = pair.clients["service"], pair.clients["public"]
+    token = _mint(pair, "fast")
+    user_tokens = pair.user_tokens
+    return {
+        "a user's access token": dict(
+            data={"token": user_tokens["access_token"]}, auth=auth(service)
+        ),
+        "a refresh token": dict(data={"token": user_tokens["refresh_token"]}, auth=auth(service)),
+        "a refresh token, hinted": dict(
+            data={"token": user_tokens["refresh_token"], "token_type_hint": "refresh_token"},
+            auth=auth(service),
+        ),
+        "an access token hinted as refresh": dict(
+            data={"token": token, "token_type_hint": "refresh_token"}, auth=auth(service)
+        ),
+        "an access token hinted as access": dict(
+            data={"token": token, "token_type_hint": "access_token"}, auth=auth(service)
+        ),
+        "garbage": dict(data={"token": "garbage"}, auth=auth(service)),
+        "three garbage segments": dict(data={"token": "a.b.c"}, auth=auth(service)),
+        "unauthenticated": dict(data={"token": token}),
+        "wrong secret": dict(data={"token": token}, auth=(service["client_id"], "wrong")),
+        "public client": dict(data={"token": token, "client_id": public["client_id"]}),
+        "no token": dict(data={}, auth=auth(service)),
+        "duplicate token": dict(
+            content=f"token={token}&token={token}".encode(), headers=FORM, auth=auth(service)
+        ),
+        "JSON body": dict(json={"token": token}, auth=auth(service)),
+        "GET": dict(method="GET"),
+    }
+
+
+INTROSPECTION_CASES = [
+    "a user's access token",
+    "a refresh token",
+    "a refresh token, hinted",
+    "an access token hinted as refresh",
+    "an access token hinted as access",
+    "garbage",
+    "three garbage segments",
+    "unauthenticated",
+    "wrong secret",
+    "public client",
+    "no token",
+    "duplicate token",
+    "JSON body",
+    "GET",
+]
+
+
+@pytest.mark.parametrize("case", INTROSPECTION_CASES)
+def test_introspection_matches_django(pair, case):
+    """RFC 7662 §2.2, §2.3 (tests/compliance/rfc7662)."""
+    request = dict(_introspection_cases(pair)[case])
+    method = request.pop("method", "POST")
+    fast, django = pair.both(method, "/oauth/introspect", **request)
+    assert_same(fast, django)
+    if fast.headers.get("content-type") == "application/json" and fast.status_code == 200:
+        assert fast.json() == django.json()
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_odd_tokens_introspect_identically(pair, shape):
+    """tests/support/odd_tokens.py: any string is a question with the same answer on both."""
+    real = {
+        "access_token": _mint(pair, "django"),
+        "refresh_token": pair.user_tokens["refresh_token"],
+    }
+    token = SHAPES[shape](real)
+    if len(token.encode()) > BODY_CAP:
+        pytest.skip("over the fast path's 64 KiB body cap (tests/oauth/test_fastpath.py)")
+    fast, django = pair.both(
+        "POST", "/oauth/introspect", data={"token": token}, auth=auth(pair.clients["service"])
+    )
+    assert_same(fast, django)
+    assert fast.json() == django.json()
+
+
+# --- discovery and JWKS ---------------------------------------------------------------------------
+
+DOCUMENTS = [
+    ("/.well-known/openid-configuration", "openid-configuration"),
+    ("/.well-known/oauth-authorization-server", "authorization-server-metadata"),
+    ("/.well-known/jwks.json", "jwks"),
+]
+
+
+@pytest.mark.parametrize(("path", "endpoint"), DOCUMENTS)
+def test_documents_are_served_natively_with_the_same_bytes_and_etag(pair, path, endpoint):
+    before = pair.served(endpoint)
+    fast, django = pair.both("GET", path)
+    assert fast.status_code == 200
+    assert_same(fast, django)
+    assert fast.content == django.content
+    assert fast.headers["etag"] == django.headers["etag"]
+    assert pair.served(endpoint) == before + 1
+
+    fast, django = pair.both("GET", path, headers={"If-None-Match": fast.headers["etag"]})
+    assert fast.status_code == 304
+    assert_same(fast, django)
+    assert pair.served(endpoint) == before + 2
+
+    fast, django = pair.both("GET", path, headers={"If-None-Match": '"something-else"'})
+    assert fast.status_code == 200
+    assert_same(fast, django)
+
+
+@pytest.mark.parametrize(("path", "endpoint"), DOCUMENTS)
+@pytest.mark.parametrize("method", ["HEAD", "POST", "PUT"])
+def test_other_methods_on_documents_match(pair, path, endpoint, method):
+    fast, django = pair.both(method, path)
+    assert_same(fast, django)
+
+
+def test_a_key_rotation_reaches_the_served_jwks(pair):
+    """A forced rotation (manage.py rotatekeys) shows in the fast path's JWKS within seconds."""
+    before = pair.fast.get("/.well-known/jwks.json")
+    rotated = manage(pair.env, "rotatekeys", "--force", "--algorithm", "ES256")
+    assert rotated.returncode == 0, rotated.stderr
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        after = pair.fast.get("/.well-known/jwks.json")
+        if after.headers["etag"] != before.headers["etag"]:
+            break
+        time.sleep(0.2)
+    assert after.headers["etag"] != before.headers["etag"]
+    fast, django = pair.both("GET", "/.well-known/jwks.json")
+    assert fast.content == django.content
+    # A token minted after the rotation is signed with a key the served JWKS publishes.
+    kid = claims_of(_mint(pair, "fast"))[0]["kid"]
+    assert kid in {key["kid"] for key in fast.json()["keys"]}
+
+
+# --- what the fast path stores -------------------------------------------------------------
+
+
+def test_fast_path_rows_and_audit_events_verify(pair):
+    """Every token row has its audit event, and the audit trail's HMACs verify."""
+    _mint(pair, "fast")
+    verified = manage(pair.env, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    counted = manage(
+        pair.env,
+        "shell",
+        "-c",
+        "from audit.models import AuditEvent; from oauth.models import AccessToken; "
+        "print(AccessToken.objects.filter(user=None).count(), "
+        "AuditEvent.objects.filter(action='oauth.token.issued').count())",
+    )
+    rows, events = counted.stdout.split()[-2:]
+    assert rows == events
