@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -202,6 +203,22 @@ def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
     return ticks / CLK_TCK
 
 
+def quiesce(server_pids, *, busy: float = 0.05, interval: float = 0.5, limit: float = 30.0) -> None:
+    """Wait until the server's own processes are idle (below ``busy`` of a core).
+
+    Requests still being computed when a wrk run ends (sign-in's Argon2 at 32
+    connections takes seconds) would otherwise count in the next window.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pids = list(descendants(server_pids()))
+        before = {pid: cpu_ticks(pid) for pid in pids}
+        time.sleep(interval)
+        after = {pid: cpu_ticks(pid) for pid in pids}
+        if cpu_seconds_between(before, after) / interval < busy:
+            return
+
+
 def rss_mb(pids: list[int]) -> list[float]:
     sizes = []
     for pid in pids:
@@ -314,6 +331,7 @@ def run_scenario(
             warm = _wrk(url, script, settings.warmup, settings)
             if prefix and not scenario.cycle:
                 starts = [int(n) for n in warm["used"]] + [0] * (threads - len(warm["used"]))
+        quiesce(server_pids)
         script = workdir / "timed.lua"
         script.write_text(_script(scenario, prefix, starts))
         rss_before = rss_mb(worker_pids())
@@ -321,6 +339,7 @@ def run_scenario(
         timed = _wrk(url, script, settings.duration, settings)
         after = cpu_snapshot(server_pids())
         rss_after = rss_mb(worker_pids())
+        quiesce(server_pids)
     statuses = {str(k): int(v) for k, v in timed["statuses"].items()}
     answered = sum(statuses.values())
     expected = sum(n for status, n in statuses.items() if int(status) in scenario.expect)
