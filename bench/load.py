@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -184,16 +185,42 @@ def descendants(pids: list[int]) -> set[int]:
     return seen
 
 
-def shared_service_pids() -> set[int]:
+# "postgres: [cluster: ]user database host(port) state": a client backend and its database.
+BACKEND_TITLE = re.compile(r"^postgres: (?:[^ ]+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\]) ")
+
+
+def _backend_database(pid: int) -> str | None:
+    try:
+        title = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    match = BACKEND_TITLE.match(title)
+    return match.group(1) if match else None
+
+
+def shared_service_pids(databases: tuple[str, ...] = ()) -> set[int]:
+    """Every redis-server and postgres process; with ``databases``, the client backends of
+    other databases are left out (the postmaster, which has reaped every short-lived
+    backend, and PostgreSQL's own processes such as the WAL writer always count)."""
     found = set()
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[0] in SHARED_SERVICES:
-            found.add(int(entry.name))
+        if not entry.name.isdigit() or not (stat := _stat(int(entry.name))):
+            continue
+        if stat[0] not in SHARED_SERVICES:
+            continue
+        pid = int(entry.name)
+        if databases and stat[0] == "postgres":
+            database = _backend_database(pid)
+            if database is not None and database not in databases:
+                continue
+        found.add(pid)
     return found
 
 
-def cpu_snapshot(server_pids: list[int]) -> dict[int, int]:
-    pids = descendants(server_pids) | shared_service_pids()
+def cpu_snapshot(server_pids: list[int], databases: tuple[str, ...] = ()) -> dict[int, int]:
+    pids = descendants(server_pids) | shared_service_pids(databases)
     return {pid: cpu_ticks(pid) for pid in pids}
 
 
@@ -314,6 +341,7 @@ def run_scenario(
     server_pids,
     worker_pids,
     settings: LoadSettings,
+    databases: tuple[str, ...] = (),
 ) -> Result:
     """Warm up, then load ``scenario`` for the timed window; ``*_pids`` are callables."""
     url = (scenario.base_url or base_url).rstrip("/")
@@ -335,9 +363,9 @@ def run_scenario(
         script = workdir / "timed.lua"
         script.write_text(_script(scenario, prefix, starts))
         rss_before = rss_mb(worker_pids())
-        before = cpu_snapshot(server_pids())
+        before = cpu_snapshot(server_pids(), databases)
         timed = _wrk(url, script, settings.duration, settings)
-        after = cpu_snapshot(server_pids())
+        after = cpu_snapshot(server_pids(), databases)
         rss_after = rss_mb(worker_pids())
         quiesce(server_pids)
     statuses = {str(k): int(v) for k, v in timed["statuses"].items()}

@@ -209,9 +209,11 @@ def service_versions(db_url: str, r_url: str) -> dict:
 
 def background_cpu_ms_per_s(target: Target, seconds: float = 2.0) -> float:
     """CPU the measured processes spend with no load at all (other work on the machine)."""
-    before = cpu_snapshot(target.server_pids())
+    databases = tuple(getattr(target, "database_names", ()))
+    before = cpu_snapshot(target.server_pids(), databases)
     time.sleep(seconds)
-    return cpu_seconds_between(before, cpu_snapshot(target.server_pids())) * 1000 / seconds
+    after = cpu_snapshot(target.server_pids(), databases)
+    return cpu_seconds_between(before, after) * 1000 / seconds
 
 
 # --- output -----------------------------------------------------------------------------
@@ -314,7 +316,12 @@ def run_target(target: Target, args, settings: LoadSettings) -> dict:
                 continue
             print(f"[bench] {title}: {name}", file=sys.stderr, flush=True)
             result = run_scenario(
-                scenario, target.base_url, target.server_pids, target.worker_pids, settings
+                scenario,
+                target.base_url,
+                target.server_pids,
+                target.worker_pids,
+                settings,
+                tuple(getattr(target, "database_names", ())),
             )
             run["results"].append(asdict(result))
     finally:

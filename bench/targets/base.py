@@ -58,6 +58,10 @@ class Target(abc.ABC):
 
     name: str
     base_url: str  # http://127.0.0.1:PORT
+    # Optional: the PostgreSQL databases the server uses. When set, the driver leaves the
+    # client backends of other databases on the same PostgreSQL out of the CPU figure
+    # (other work on a shared server); empty: every postgres process counts.
+    database_names: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def start(self) -> None:
