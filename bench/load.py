@@ -200,34 +200,52 @@ def _backend_database(pid: int) -> str | None:
     return match.group(1) if match else None
 
 
-def shared_service_pids(databases: tuple[str, ...] = ()) -> set[int]:
-    """Every redis-server and postgres process; with ``databases``, the client backends of
-    other databases are left out (the postmaster, which has reaped every short-lived
-    backend, and PostgreSQL's own processes such as the WAL writer always count)."""
-    found = set()
+def shared_service_pids(databases: tuple[str, ...] = ()) -> dict[int, bool]:
+    """Every redis-server and postgres process, each with whether its CPU counts.
+
+    With ``databases``, the client backends of other databases do not count
+    (other work on a shared server); the postmaster and PostgreSQL's own
+    processes (WAL writer, checkpointer, autovacuum) always do.
+    """
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or not (stat := _stat(int(entry.name))):
             continue
         if stat[0] not in SHARED_SERVICES:
             continue
         pid = int(entry.name)
+        counted = True
         if databases and stat[0] == "postgres":
             database = _backend_database(pid)
-            if database is not None and database not in databases:
-                continue
-        found.add(pid)
+            counted = database is None or database in databases
+        found[pid] = counted
     return found
 
 
-def cpu_snapshot(server_pids: list[int], databases: tuple[str, ...] = ()) -> dict[int, int]:
-    pids = descendants(server_pids) | shared_service_pids(databases)
-    return {pid: cpu_ticks(pid) for pid in pids}
+def cpu_snapshot(server_pids: list[int], databases: tuple[str, ...] = ()) -> dict:
+    """pid -> (CPU ticks, whether it counts) for the server's processes, PostgreSQL and Redis."""
+    pids = {pid: True for pid in descendants(server_pids)}
+    pids.update(shared_service_pids(databases))
+    return {pid: (cpu_ticks(pid), counted) for pid, counted in pids.items()}
 
 
-def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
-    """CPU spent between two snapshots by the processes alive at the end (new ones in full)."""
-    ticks = sum(max(0, after[pid] - before.get(pid, 0)) for pid in after)
-    return ticks / CLK_TCK
+def cpu_seconds_between(before: dict, after: dict) -> float:
+    """CPU the counted processes spent between two snapshots.
+
+    A process that exits in between is reaped by its parent (the postmaster, the
+    gunicorn master, Redis), whose children's time then grows by the child's
+    whole lifetime: what the child had spent before the first snapshot is taken
+    off again, so neither a long-lived backend of another database ending nor a
+    worker restarting counts as work done in the window.
+    """
+    ticks = 0
+    for pid, (now, counted) in after.items():
+        if counted:
+            ticks += max(0, now - before.get(pid, (0, True))[0])
+    for pid, (then, _) in before.items():
+        if pid not in after:
+            ticks -= then
+    return max(0, ticks) / CLK_TCK
 
 
 def quiesce(server_pids, *, busy: float = 0.05, interval: float = 0.5, limit: float = 30.0) -> None:
@@ -239,9 +257,9 @@ def quiesce(server_pids, *, busy: float = 0.05, interval: float = 0.5, limit: fl
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         pids = list(descendants(server_pids()))
-        before = {pid: cpu_ticks(pid) for pid in pids}
+        before = {pid: (cpu_ticks(pid), True) for pid in pids}
         time.sleep(interval)
-        after = {pid: cpu_ticks(pid) for pid in pids}
+        after = {pid: (cpu_ticks(pid), True) for pid in pids}
         if cpu_seconds_between(before, after) / interval < busy:
             return
 

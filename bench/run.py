@@ -394,6 +394,9 @@ def main(argv=None) -> int:
         for r in run["results"]
         if r["errors"] or r["status_5xx"]
     ]
+    if failed:
+        listed = ", ".join(f"{target} {scenario}" for target, scenario in failed)
+        print(f"[bench] errors or 5xx in: {listed} (exit status 1)", file=sys.stderr)
     return 1 if failed else 0
 
 
