@@ -291,6 +291,7 @@ class LoadSettings:
 class Result:
     scenario: str
     requests: int = 0
+    successes: int = 0
     seconds: float = 0.0
     rps: float = 0.0
     p50_ms: float = 0.0
@@ -395,6 +396,7 @@ def run_scenario(
     return Result(
         scenario=scenario.name,
         requests=answered,
+        successes=expected,
         seconds=seconds,
         rps=answered / seconds if seconds else 0.0,
         p50_ms=timed["p50_us"] / 1000,

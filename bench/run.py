@@ -285,8 +285,9 @@ def argon2_note(run: dict) -> str | None:
     text = f"Argon2 limit: {per_core:.1f} password verifications/s per core ({limit['hasher']})"
     if signin and run.get("workers"):
         ceiling = per_core * run["workers"]
+        signed_in = signin["successes"] / signin["seconds"] if signin["seconds"] else 0.0
         text += (
-            f"; sign-in POST {signin['rps']:.1f} req/s = {signin['rps'] / ceiling:.0%} of "
+            f"; sign-in POST {signed_in:.1f} successful sign-ins/s = {signed_in / ceiling:.0%} of "
             f"limit × {run['workers']} workers ({ceiling:.1f}/s)"
         )
     return text + "."

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,6 +217,9 @@ class AuthsiteTarget(Target):
         for server in (self.server, self.floors):
             if server:
                 server.stop()
+        # The logs stay (for the errors a table may show); the static files and var dir go.
+        shutil.rmtree(self.tmp / "var", ignore_errors=True)
+        print(f"[bench] authsite's server logs: {self.tmp}", file=sys.stderr)
         if not self.keep_database:
             try:
                 with self._admin() as admin:
@@ -245,6 +249,7 @@ class AuthsiteTarget(Target):
             timeout=4 * 3600,
         )
         seeded = json.loads(out.read_text())
+        out.unlink()  # client secrets and tokens: not left next to the logs
         if "signin" in names:
             self.argon2 = json.loads(self._manage(str(SEED), "argon2"))
         client = seeded["clients"][0]
