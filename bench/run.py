@@ -101,19 +101,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def local_service(url: str, what: str) -> str:
+    """The benchmark creates and drops a database and flushes a Redis database: never remotely."""
+    if urlsplit(url).hostname not in (None, "localhost", "127.0.0.1", "::1"):
+        raise SystemExit(f"refusing {what} on another machine ({urlsplit(url).hostname})")
+    return url
+
+
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not url.startswith("postgres"):
         raise SystemExit("the benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    loopback_only(f"http://{urlsplit(url).hostname}/")
-    return url
+    return local_service(url, "to create and drop the benchmark database")
 
 
 def redis_url(args) -> str:
     if args.redis_url:
-        return args.redis_url
+        return local_service(args.redis_url, "to flush a Redis database")
     parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
-    return parts._replace(path=f"/{BENCH_REDIS_DB}").geturl()
+    url = parts._replace(path=f"/{BENCH_REDIS_DB}").geturl()
+    return local_service(url, "to flush a Redis database")
 
 
 def make_targets(args) -> list[Target]:
