@@ -1,7 +1,8 @@
 """authsite in the production shape, on 127.0.0.1 only.
 
 gunicorn with uvicorn workers from deploy/gunicorn.conf.py, ``DEBUG`` off,
-workers = cores, PostgreSQL and Redis named by the environment but pointed at
+workers = cores, logging as shipped (one access line per request, to a
+file), PostgreSQL and Redis named by the environment but pointed at
 the benchmark's own database (created empty, dropped afterwards) and Redis
 database (flushed first). The floors (bench/floors.py) run in a second
 gunicorn with the same configuration.
@@ -164,7 +165,6 @@ class AuthsiteTarget(Target):
             SECRET_KEY=secrets.token_urlsafe(50),
             ALLOWED_HOSTS="127.0.0.1",
             AUTHSITE_PUBLIC_URL=public_url,
-            LOG_LEVEL="WARNING",
         )
         self.server: Gunicorn | None = None
         self.floors: Gunicorn | None = None
