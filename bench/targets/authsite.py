@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -174,20 +175,44 @@ class AuthsiteTarget(Target):
     # --- lifecycle -----------------------------------------------------------------------
 
     def _manage(self, *args: str, timeout: float = 600) -> str:
-        result = subprocess.run(
-            [sys.executable, *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode:
-            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        sys.stderr.write(
-            "".join(line + "\n" for line in result.stderr.splitlines() if "[seed]" in line)
-        )
-        return result.stdout
+        """Run a Python script of the repository in the benchmark's environment.
+
+        Its ``[seed]`` progress lines are passed on as they come (seeding at
+        --scale takes minutes); the rest of stderr is shown only if it fails.
+        """
+        with tempfile.TemporaryFile(mode="w+") as stdout:
+            process = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=REPO,
+                env=self.env,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+            timer.start()
+            errors = []
+            try:
+                for line in process.stderr:
+                    if line.startswith("[seed]"):
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+                    else:
+                        errors.append(line)
+                process.wait()
+            finally:
+                timer.cancel()
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            stdout.seek(0)
+            output = stdout.read()
+        if process.returncode:
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({process.returncode}):\n{''.join(errors)}"
+            )
+        return output
 
     def _admin(self):
         return psycopg.connect(_with_database(self.admin_url, "postgres"), autocommit=True)
