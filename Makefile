@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("authsite needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -37,8 +37,14 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The benchmark (README, "Benchmark"): wrk against 127.0.0.1 only, on its own database
+# (authsite_bench) and Redis database 12 of the servers in DATABASE_URL / REDIS_URL.
+# Extra flags: make bench BENCH_ARGS="--duration 5 --scenarios discovery,jwks".
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-peers: install
+	$(PY) bench/run.py --peers $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static var/*.sqlite3* var/public_url var/scheduler-state.json
