@@ -86,6 +86,7 @@ def ensure_dot_peer() -> Path:
     except ImportError as exc:
         raise PeerUnavailable("django-oauth-toolkit is not installed in this Python") from exc
     if not DOT_RSA_KEY.exists():
+        # lazy: only the first run makes a key
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
