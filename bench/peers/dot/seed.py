@@ -27,6 +27,7 @@ REDIRECT_URI = "https://client.example/callback"
 PASSWORD = "bench-password-1"
 FORM = "application/x-www-form-urlencoded"
 BATCH = 1000
+OWNERS = 1000
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -78,6 +79,16 @@ def main(names: list[str], count: int) -> dict[str, dict]:
         hash_client_secret=hashed,
         algorithm=Application.RS256_ALGORITHM,
     )
+    # Codes and refresh tokens are spread over other users: DOT's approval_prompt=auto scans
+    # every live token of the signed-in user and client, and one user holding thousands of
+    # them would measure that scan instead of the authorize page.
+    owners = User.objects.bulk_create(
+        [
+            User(username=f"bench-{i}", email=f"bench-{i}@example.com", password=user.password)
+            for i in range(max(1, min(count, OWNERS)))
+        ],
+        batch_size=BATCH,
+    )
     cc_auth = {"Authorization": basic(cc_app.client_id, cc_secret), "Content-Type": FORM}
     code_auth = {"Authorization": basic(code_app.client_id, code_secret), "Content-Type": FORM}
     expires = timezone.now() + timedelta(hours=1)
@@ -87,10 +98,12 @@ def main(names: list[str], count: int) -> dict[str, dict]:
     )
 
     def access_tokens(n: int, *, app, owner, scope: str) -> list[tuple[str, AccessToken]]:
+        """n tokens of ``owner`` (a user, None, or a list of users taken in turn)."""
         made = []
-        for _ in range(n):
+        for i in range(n):
             raw = secrets.token_urlsafe(30)
-            token = AccessToken(user=owner, application=app, expires=expires, scope=scope)
+            holder = owner[i % len(owner)] if isinstance(owner, list) else owner
+            token = AccessToken(user=holder, application=app, expires=expires, scope=scope)
             set_token_value(token, raw)
             made.append((raw, token))
         AccessToken.objects.bulk_create([t for _, t in made], batch_size=BATCH)
@@ -114,7 +127,7 @@ def main(names: list[str], count: int) -> dict[str, dict]:
         Grant.objects.bulk_create(
             [
                 Grant(
-                    user=user,
+                    user=owners[i % len(owners)],
                     application=code_app,
                     code=code,
                     expires=expires,
@@ -123,7 +136,7 @@ def main(names: list[str], count: int) -> dict[str, dict]:
                     code_challenge=challenge,
                     code_challenge_method="S256",
                 )
-                for code in codes
+                for i, code in enumerate(codes)
             ],
             batch_size=BATCH,
         )
@@ -144,11 +157,11 @@ def main(names: list[str], count: int) -> dict[str, dict]:
             ],
         }
     if "refresh" in wanted:
-        pairs = access_tokens(count, app=code_app, owner=user, scope="openid")
+        pairs = access_tokens(count, app=code_app, owner=owners, scope="openid")
         refresh = []
         for _, access in pairs:
             raw = secrets.token_urlsafe(30)
-            token = RefreshToken(user=user, application=code_app, access_token=access)
+            token = RefreshToken(user=access.user, application=code_app, access_token=access)
             set_token_value(token, raw)
             refresh.append((raw, token))
         RefreshToken.objects.bulk_create([t for _, t in refresh], batch_size=BATCH)
