@@ -35,7 +35,8 @@ function row(result) {
   return consumedAt ? { ...payload, consumed: Math.floor(consumedAt.getTime() / 1000) } : payload;
 }
 
-export function adapterFactory(pool) {
+// `db` is anything with pg's `query(text, values)`: a pool, or one client in a transaction.
+export function adapterFactory(db) {
   return class PostgresAdapter {
     constructor(model) {
       this.model = model;
@@ -43,7 +44,7 @@ export function adapterFactory(pool) {
 
     async upsert(id, payload, expiresIn) {
       const expiresAt = typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000) : null;
-      await pool.query(
+      await db.query(
         `INSERT INTO ${TABLE} (model, id, payload, grant_id, uid, user_code, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload,
@@ -58,7 +59,7 @@ export function adapterFactory(pool) {
     }
 
     async find(id) {
-      return row(await pool.query(
+      return row(await db.query(
         `SELECT payload, consumed_at FROM ${TABLE}
          WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > now())`,
         [this.model, id],
@@ -66,7 +67,7 @@ export function adapterFactory(pool) {
     }
 
     async findByUid(uid) {
-      return row(await pool.query(
+      return row(await db.query(
         `SELECT payload, consumed_at FROM ${TABLE}
          WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > now())`,
         [this.model, uid],
@@ -74,7 +75,7 @@ export function adapterFactory(pool) {
     }
 
     async findByUserCode(userCode) {
-      return row(await pool.query(
+      return row(await db.query(
         `SELECT payload, consumed_at FROM ${TABLE}
          WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > now())`,
         [this.model, userCode],
@@ -82,18 +83,18 @@ export function adapterFactory(pool) {
     }
 
     async consume(id) {
-      await pool.query(
+      await db.query(
         `UPDATE ${TABLE} SET consumed_at = now() WHERE model = $1 AND id = $2`,
         [this.model, id],
       );
     }
 
     async destroy(id) {
-      await pool.query(`DELETE FROM ${TABLE} WHERE model = $1 AND id = $2`, [this.model, id]);
+      await db.query(`DELETE FROM ${TABLE} WHERE model = $1 AND id = $2`, [this.model, id]);
     }
 
     async revokeByGrantId(grantId) {
-      await pool.query(`DELETE FROM ${TABLE} WHERE grant_id = $1`, [grantId]);
+      await db.query(`DELETE FROM ${TABLE} WHERE grant_id = $1`, [grantId]);
     }
   };
 }
