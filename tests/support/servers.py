@@ -50,6 +50,13 @@ def base_env(var_dir: Path, **overrides: str) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a management command as an operator would.
+
+    DATABASE_POOL_TIMEOUT is how long a *request* waits for a connection (1 s);
+    a command is not a request, and on a loaded test machine the first
+    connection to a freshly created database can take longer than that.
+    """
+    env = {"DATABASE_POOL_TIMEOUT": "10", **env}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
