@@ -31,8 +31,9 @@ from django.contrib.auth.hashers import check_password
 from common import ratelimit
 from common.conf import authsite_settings
 from common.logging import log_dependency_failure
-from oauth import client_auth
-from oauth.exceptions import OAuthError
+from oauth import client_auth, keys
+from oauth.exceptions import InvalidJWT, OAuthError
+from oauth.fastpath.backends import call_django
 from oauth.hashers import ClientSecretHasher
 from oauth.models import Application
 
@@ -123,3 +124,32 @@ class Clients:
         if not stored.startswith(SECRET_PREFIX) or not check_password(secret, stored):
             return None
         return application
+
+
+# What introspection and revocation accept: one of our JWT access tokens.
+TOKEN_PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
+
+
+async def presented_access_token(request, clients: Clients):
+    """``(client, token, claims)`` when a confidential client presents one of our JWT
+    access tokens with a verified signature, else None (Django answers).
+
+    The shared first step of introspection and revocation: the form, the token's
+    shape and hint, client authentication and the signature are decided alike for both.
+    """
+    form = request.form(TOKEN_PARAMETERS, unbounded=("token",))
+    if form is None:
+        return None
+    token = form.get("token")
+    if not token or token.count(".") != 2 or len(token) > 8192:
+        return None
+    if form.get("token_type_hint") not in (None, "access_token"):
+        return None
+    client = await clients.authenticate(request, form)
+    if client is None or client.client_type != client.CLIENT_CONFIDENTIAL:
+        return None
+    try:
+        claims = await call_django(keys.verify_jwt, token, expected_typ="at+jwt")
+    except InvalidJWT:
+        return None
+    return client, token, claims

@@ -27,16 +27,13 @@ from datetime import UTC, datetime
 from django.contrib.auth import get_user_model
 
 from common.logging import log_dependency_failure
-from oauth import keys, revocation, tokens
-from oauth.exceptions import InvalidJWT
-from oauth.fastpath.backends import call_django
-from oauth.fastpath.clients import Clients
+from oauth import revocation, tokens
+from oauth.fastpath.clients import Clients, presented_access_token
 from oauth.fastpath.http import NO_STORE, Response
 from oauth.models import AccessToken
 
 logger = logging.getLogger(__name__)
 
-PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 INACTIVE = json.dumps({"active": False}).encode()
 _ROW = f"SELECT revoked, expires, user_id FROM {AccessToken._meta.db_table} WHERE jti = %s"  # noqa: S608
 _HEADERS = [("Content-Type", "application/json"), *NO_STORE]
@@ -61,21 +58,13 @@ class Endpoint:
         self.user_row = _user_row_query()
 
     async def handle(self, request) -> Response | None:
-        form = request.form(PARAMETERS, unbounded=("token",))
-        if form is None:
+        presented = await presented_access_token(request, self.clients)
+        if presented is None:
             return None
-        token = form.get("token")
-        if not token or token.count(".") != 2 or len(token) > 8192:
-            return None
-        if form.get("token_type_hint") not in (None, "access_token"):
-            return None
-        client = await self.clients.authenticate(request, form)
-        if client is None or client.client_type != client.CLIENT_CONFIDENTIAL:
-            return None
+        client, token, claims = presented
         try:
-            claims = await call_django(keys.verify_jwt, token, expected_typ="at+jwt")
             jti = uuid.UUID(str(claims["jti"]))
-        except (InvalidJWT, KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError):
             return None
         client_id = claims.get("client_id")
         if (

@@ -22,15 +22,12 @@ from datetime import UTC, datetime
 from audit.events import Action, Outcome
 from audit.models import AuditEvent
 from common import metrics
-from oauth import keys, revocation, tokens
-from oauth.exceptions import InvalidJWT
+from oauth import revocation, tokens
 from oauth.fastpath import events
 from oauth.fastpath.backends import call_django
-from oauth.fastpath.clients import Clients
+from oauth.fastpath.clients import Clients, presented_access_token
 from oauth.fastpath.http import NO_STORE, Response
 from oauth.models import AccessToken, RefreshToken
-
-PARAMETERS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 
 # Parameters, in order: checksum, application id, now (three times), then the event's columns.
 REVOKE = f"""
@@ -61,21 +58,10 @@ class Endpoint:
         self.clients = clients
 
     async def handle(self, request) -> Response | None:
-        form = request.form(PARAMETERS, unbounded=("token",))
-        if form is None:
+        presented = await presented_access_token(request, self.clients)
+        if presented is None:
             return None
-        token = form.get("token")
-        if not token or token.count(".") != 2 or len(token) > 8192:
-            return None
-        if form.get("token_type_hint") not in (None, "access_token"):
-            return None
-        client = await self.clients.authenticate(request, form)
-        if client is None or client.client_type != client.CLIENT_CONFIDENTIAL:
-            return None
-        try:
-            claims = await call_django(keys.verify_jwt, token, expected_typ="at+jwt")
-        except InvalidJWT:
-            return None
+        client, token, claims = presented
         if (
             claims.get("client_id") != client.client_id
             or claims.get("sub") != client.client_id
