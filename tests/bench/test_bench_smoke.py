@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-from urllib.parse import urlsplit
+import uuid
 
+import psycopg
 import pytest
 
 from tests.support.servers import REPO
+from tests.support.workers import spare_redis_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -24,6 +26,11 @@ SCENARIOS = ("discovery", "client_credentials", "introspect_active")
 
 
 def test_quick_benchmark_prints_a_clean_table(postgres_url, redis_url, tmp_path):
+    # The benchmark creates its database, seeds it and drops it: a name of its own on the
+    # suite's server, never the session's shared database (later tests still need that).
+    database = f"authsite_bench_smoke_{uuid.uuid4().hex[:10]}"
+    # It flushes its Redis database first: this worker's spare one, not the suite's.
+    bench_redis_url = spare_redis_url(redis_url)
     assert shutil.which("wrk"), "the benchmark drives wrk (Debian package wrk)"
     results = tmp_path / "bench.json"
     env = {
@@ -31,7 +38,7 @@ def test_quick_benchmark_prints_a_clean_table(postgres_url, redis_url, tmp_path)
         "HOME": str(tmp_path),
         "LANG": "C.UTF-8",
         "DATABASE_URL": postgres_url["url"],
-        "REDIS_URL": redis_url,
+        "REDIS_URL": bench_redis_url,
     }
     run = subprocess.run(
         [
@@ -39,9 +46,8 @@ def test_quick_benchmark_prints_a_clean_table(postgres_url, redis_url, tmp_path)
             "bench/run.py",
             "--quick",
             f"--scenarios={','.join(SCENARIOS)}",
-            # The session's fresh database: the benchmark recreates it, seeds it, drops it.
-            f"--database-name={urlsplit(postgres_url['url']).path.lstrip('/')}",
-            f"--redis-url={redis_url}",
+            f"--database-name={database}",
+            f"--redis-url={bench_redis_url}",
             f"--json={results}",
             "--time-limit=90",
         ],
@@ -52,6 +58,8 @@ def test_quick_benchmark_prints_a_clean_table(postgres_url, redis_url, tmp_path)
         timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+    # The suite's database is still there for the tests after this one.
+    psycopg.connect(postgres_url["url"].replace("postgres://", "postgresql://")).close()
     assert "| scenario | req/s | p50 ms | p99 ms | errors | 5xx | CPU ms/req |" in run.stdout
     rows = {r["scenario"]: r for r in json.loads(results.read_text())["runs"][0]["results"]}
     assert set(rows) == set(SCENARIOS)
