@@ -29,9 +29,12 @@ run: install
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	GUNICORN_BIND=$(HOST):$(PORT) exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py authsite.asgi:application
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist); a module's tests stay in one
+# worker, so module-scoped servers start once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ With ``DEBUG`` off the process refuses to start on an insecure configuration
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -92,13 +93,21 @@ require_secure_production_settings(
 def _development_secret_key() -> str:
     """Return a random per-install key kept in ``var/``, so dev sessions survive restarts."""
     path = VAR_DIR / "secret_key"
-    if path.is_file():
-        return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    path.touch(mode=0o600)
-    path.write_text(key)
-    return key
+    if not path.is_file():
+        # Processes starting together (server workers, parallel test workers) must all
+        # end up with the one key: write it whole to a private file, then link it into
+        # place, which succeeds for exactly one of them.
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        draft = VAR_DIR / f".secret_key.{os.getpid()}"
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 SECRET_KEY = _SECRET_KEY or _development_secret_key()

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from tests.factories import PASSWORD, UserFactory
+from tests.support.workers import worker_redis_url
 
 pytest_plugins = ["tests.support.oauth", "tests.support.browser"]
 
@@ -75,6 +76,16 @@ def pytest_runtest_setup(item):
             if IN_CI:
                 pytest.fail(f"{reason}; CI runs this test against the real service", pytrace=False)
             pytest.skip(reason)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Each parallel worker starts with a REDIS_URL of its own (tests/support/workers.py)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return
+    for index, spec in enumerate(specs):
+        spec.env["REDIS_URL"] = worker_redis_url(url, index)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ from audit.models import AuditEvent
 from common.models import RateLimitWindow
 from tests.support.own_redis import UNREACHABLE_REDIS
 from tests.support.servers import REPO, Server, base_env, manage
+from tests.support.workers import spare_redis_url
 
 pytestmark = pytest.mark.django_db
 
@@ -54,12 +54,6 @@ def _fresh_counters():
     forget_counters()
     yield
     forget_counters()
-
-
-def redis_url_db11(url: str) -> str:
-    """This suite's Redis database (11) on the configured server: FLUSHDB never hits another."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/11", "", ""))
 
 
 def post_login(client, username, password, *, ip="127.0.0.1", path=LOGIN):
@@ -280,7 +274,7 @@ def test_twenty_parallel_wrong_guesses_get_no_more_than_five_password_checks(
 @pytest.mark.redis
 def test_a_lock_survives_a_redis_flush(client, user, password, settings, redis_url):
     redis_cache = {"BACKEND": "django_redis.cache.RedisCache", "KEY_PREFIX": "authsite"}
-    settings.CACHES = {"default": {**redis_cache, "LOCATION": redis_url_db11(redis_url)}}
+    settings.CACHES = {"default": {**redis_cache, "LOCATION": spare_redis_url(redis_url)}}
     fail_times(client, "alice", 5)
     connection = caches["default"].client.get_client(write=True)
     assert connection.connection_pool.connection_kwargs["db"] == 11
@@ -380,7 +374,7 @@ def test_admin_lists_locks_and_clearing_them_lets_the_user_back_in(client, user,
 def test_two_servers_sharing_redis_lock_after_five_failures_in_total(
     tmp_path, postgres_url, redis_url, password
 ):
-    shared_redis = redis_url_db11(redis_url)
+    shared_redis = spare_redis_url(redis_url)
     env = base_env(tmp_path, DATABASE_URL=postgres_url["url"], REDIS_URL=shared_redis)
     assert manage(env, "migrate", "--noinput").returncode == 0
     created = subprocess.run(
