@@ -277,7 +277,8 @@ def test_a_lock_survives_a_redis_flush(client, user, password, settings, redis_u
     settings.CACHES = {"default": {**redis_cache, "LOCATION": spare_redis_url(redis_url)}}
     fail_times(client, "alice", 5)
     connection = caches["default"].client.get_client(write=True)
-    assert connection.connection_pool.connection_kwargs["db"] == 11
+    spare_db = int(spare_redis_url(redis_url).rsplit("/", 1)[1])
+    assert connection.connection_pool.connection_kwargs["db"] == spare_db  # never the suite's
     connection.flushdb()
 
     response = post_login(client, "alice", password)
@@ -415,7 +416,7 @@ def test_two_servers_sharing_redis_lock_after_five_failures_in_total(
         finally:
             for browser in browsers:
                 browser.close()
-            # The servers' counters and locks outlive them: leave db 11 clean for the next run.
+            # The servers' counters and locks outlive them: leave the spare database clean.
             leftovers = redis.Redis.from_url(shared_redis)
             for key in leftovers.scan_iter(match=f"*{lockout.PREFIX}*"):
                 leftovers.delete(key)
