@@ -494,6 +494,10 @@ class UserInfoView(DOTUserInfoView):
 
     CSRF-exempt, as DOT's own view is: a bearer token, not a cookie, authenticates the
     call, and the subclass's ``dispatch`` would otherwise lose DOT's exemption.
+
+    The fast path (oauth/fastpath/userinfo.py) answers the requests it can prove
+    natively, with the same claims function and error bodies; a change of behaviour
+    here needs the same change there (tests/oauth/test_fastpath_parity.py compares).
     """
 
     def dispatch(self, request, *args, **kwargs):
