@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 from oauth2_provider.scopes import BaseScopes
 from oauth2_provider.settings import oauth2_settings
@@ -89,25 +90,66 @@ def subject(user) -> str:
     return str(user.uuid)
 
 
-def released(user, scopes) -> dict:
-    """The claims of ``user`` that ``scopes`` release, leaving out those with no value.
+@dataclass(frozen=True)
+class Person:
+    """The user's fields that claims are made of, as plain values.
 
-    ``email_verified`` goes only with an ``email`` (it says something about it).
-    An empty ``roles`` list is a value (the user has no roles) and is kept.
+    Built from a ``User`` (:func:`person`) on Django's path and from one row on
+    the fast path (oauth/fastpath/userinfo.py), so both release claims through
+    the same rules (:func:`release`). ``roles`` is None when they were not read
+    (the ``roles`` scope not granted).
+    """
+
+    public_id: str
+    username: str | None
+    email: str
+    email_verified: bool
+    first_name: str
+    last_name: str
+    roles: tuple[str, ...] | None = None
+
+
+def person(user, scopes) -> Person:
+    """The :class:`Person` of ``user``; its roles are read only when ``scopes`` grant them."""
+    return Person(
+        public_id=subject(user),
+        username=user.username,
+        email=user.email,
+        email_verified=bool(user.email_verified),
+        first_name=user.first_name,
+        last_name=user.last_name,
+        roles=tuple(roles(user)) if "roles" in set(scopes or ()) else None,
+    )
+
+
+def released(user, scopes) -> dict:
+    """The claims of ``user`` that ``scopes`` release (see :func:`release`)."""
+    return release(person(user, scopes), scopes)
+
+
+def release(who: Person, scopes) -> dict:
+    """The claims of ``who`` that ``scopes`` release, leaving out those with no value.
+
+    ``name`` falls back to the username, then the e-mail (what ``User.__str__``
+    shows). ``email_verified`` goes only with an ``email`` (it says something
+    about it). An empty ``roles`` list is a value (the user has no roles) and
+    is kept; roles are sorted, whoever read them.
     """
     granted = set(scopes or ())
     if not granted.intersection(CLAIM_SCOPES.values()):
         return {}
+    full_name = f"{who.first_name} {who.last_name}".strip()
     values = {
-        "name": user.get_full_name() or str(user),
-        "given_name": user.first_name,
-        "family_name": user.last_name,
-        "preferred_username": user.username or user.email,
-        "email": user.email,
-        "email_verified": bool(user.email_verified),
+        "name": full_name or who.username or who.email,
+        "given_name": who.first_name,
+        "family_name": who.last_name,
+        "preferred_username": who.username or who.email,
+        "email": who.email,
+        "email_verified": bool(who.email_verified),
     }
     if "roles" in granted:
-        values["roles"] = roles(user)
+        assert who.roles is not None, "roles scope granted: build the Person with its roles"
+        values["roles"] = sorted(who.roles)
     if not values["email"]:
         values["email_verified"] = None
     return {
@@ -115,6 +157,11 @@ def released(user, scopes) -> dict:
         for name, value in values.items()
         if CLAIM_SCOPES[name] in granted and value is not None and value != ""
     }
+
+
+def userinfo(who: Person, scopes) -> dict:
+    """The userinfo answer (OIDC Core §5.3.2): ``sub`` and every claim ``scopes`` release."""
+    return {"sub": who.public_id, **release(who, scopes)}
 
 
 def for_id_token(released_claims: dict, claims_request) -> dict:

@@ -59,6 +59,26 @@ def error_response(exc: OAuthError | ThrottledError) -> JsonResponse:
     return response
 
 
+# A protected resource's challenge with no error (RFC 6750 §3.1: no credentials, or another
+# scheme's); userinfo answers it, from Django's view and from the fast path alike.
+BEARER_CHALLENGE = 'Bearer realm="authsite"'
+# userinfo's description for every rejected token: it does not say which check failed.
+INVALID_TOKEN_DESCRIPTION = "The access token is invalid, expired or revoked."
+LACKS_OPENID_DESCRIPTION = "The access token lacks openid."
+
+
+def bearer_error(error: str, description: str, *, scope: str | None = None) -> tuple[dict, str]:
+    """The JSON body and the ``WWW-Authenticate`` challenge of a Bearer error (RFC 6750 §3).
+
+    A pure function, so Django's userinfo view and the fast path's give the same bytes;
+    ``scope`` names the scope an ``insufficient_scope`` answer lacks (§3).
+    """
+    challenge = f'{BEARER_CHALLENGE}, error="{error}"'
+    if scope is not None:
+        challenge += f', scope="{scope}"'
+    return {"error": error, "error_description": safe_description(description)}, challenge
+
+
 def no_store(response):
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"

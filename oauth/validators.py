@@ -313,8 +313,7 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
     # --- OpenID Connect --------------------------------------------------------
     def get_claim_dict(self, request):
         """``sub`` and the claims the granted scopes release, none of them empty."""
-        user = request.user
-        return {"sub": claims.subject(user), **claims.released(user, request.scopes)}
+        return claims.userinfo(claims.person(request.user, request.scopes), request.scopes)
 
     def get_oidc_claims(self, token, token_handler, request):
         """The ID token's user claims: ``sub`` and what the ``claims`` parameter asks for.

@@ -40,6 +40,7 @@ from oauth import (
     client_auth,
     consent,
     discovery,
+    errors,
     introspection,
     keys,
     services,
@@ -47,6 +48,9 @@ from oauth import (
     tokens,
 )
 from oauth.errors import (
+    BEARER_CHALLENGE,
+    INVALID_TOKEN_DESCRIPTION,
+    LACKS_OPENID_DESCRIPTION,
     check_form_post,
     error_response,
     no_store,
@@ -490,6 +494,10 @@ class UserInfoView(DOTUserInfoView):
 
     CSRF-exempt, as DOT's own view is: a bearer token, not a cookie, authenticates the
     call, and the subclass's ``dispatch`` would otherwise lose DOT's exemption.
+
+    The fast path (oauth/fastpath/userinfo.py) answers the requests it can prove
+    natively, with the same claims function and error bodies; a change of behaviour
+    here needs the same change there (tests/oauth/test_fastpath_parity.py compares).
     """
 
     def dispatch(self, request, *args, **kwargs):
@@ -503,18 +511,17 @@ class UserInfoView(DOTUserInfoView):
             # No credentials, or another scheme's: a challenge with no error code and no
             # error information (RFC 6750 §3.1); the body is still JSON, an empty object.
             response = JsonResponse({}, status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="authsite"'
+            response["WWW-Authenticate"] = BEARER_CHALLENGE
             return response
         response = super().dispatch(request, *args, **kwargs)
         if response.status_code in (401, 403) and lacks_openid_scope(token):
             # oauthlib asks for a token valid "for openid" and calls every miss
             # invalid_token; a live token without the scope is insufficient_scope.
-            response = bearer_error(403, "insufficient_scope", "The access token lacks openid.")
-            response["WWW-Authenticate"] += ', scope="openid"'
-        elif response.status_code == 401:
             response = bearer_error(
-                401, "invalid_token", "The access token is invalid, expired or revoked."
+                403, "insufficient_scope", LACKS_OPENID_DESCRIPTION, scope="openid"
             )
+        elif response.status_code == 401:
+            response = bearer_error(401, "invalid_token", INVALID_TOKEN_DESCRIPTION)
         elif 400 <= response.status_code < 500:
             response = bearer_error(response.status_code, "invalid_request", "Bad request.")
         return response
@@ -568,11 +575,10 @@ def lacks_openid_scope(token: str) -> bool:
     return row is not None and row.is_valid() and not row.allow_scopes(["openid"])
 
 
-def bearer_error(status: int, error: str, description: str) -> HttpResponse:
-    response = JsonResponse(
-        {"error": error, "error_description": safe_description(description)}, status=status
-    )
-    response["WWW-Authenticate"] = f'Bearer realm="authsite", error="{error}"'
+def bearer_error(status: int, error: str, description: str, *, scope=None) -> HttpResponse:
+    document, challenge = errors.bearer_error(error, description, scope=scope)
+    response = JsonResponse(document, status=status)
+    response["WWW-Authenticate"] = challenge
     return response
 
 

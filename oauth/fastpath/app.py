@@ -28,7 +28,7 @@ from common.conf import authsite_settings
 from common.logging import printable, request_id_var
 from common.net import in_networks, resolve_client_ip
 from common.web import CONTENT_SECURITY_POLICY, REQUEST_ID_HEADER, request_id_from
-from oauth.fastpath import documents, introspection, revoke, token
+from oauth.fastpath import documents, introspection, revoke, token, userinfo
 from oauth.fastpath.backends import DATABASE_UNAVAILABLE, Backends
 from oauth.fastpath.http import NO_STORE, Request, Response
 
@@ -78,6 +78,7 @@ class FastPath:
                 "revoke",
                 revoke.Endpoint(self.backends, self.clients).handle,
             ),
+            reverse("oauth:userinfo"): ("userinfo", userinfo.Endpoint(self.backends).handle),
             reverse("oauth:openid-configuration"): (
                 "openid-configuration",
                 self.documents.handler("openid-configuration"),

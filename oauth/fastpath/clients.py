@@ -31,9 +31,9 @@ from django.contrib.auth.hashers import check_password
 from common import ratelimit
 from common.conf import authsite_settings
 from common.logging import log_dependency_failure
-from oauth import client_auth, keys
-from oauth.exceptions import InvalidJWT, OAuthError
-from oauth.fastpath.backends import call_django
+from oauth import client_auth
+from oauth.exceptions import OAuthError
+from oauth.fastpath import access_tokens
 from oauth.hashers import ClientSecretHasher
 from oauth.models import Application
 
@@ -141,15 +141,14 @@ async def presented_access_token(request, clients: Clients):
     if form is None:
         return None
     token = form.get("token")
-    if not token or token.count(".") != 2 or len(token) > 8192:
+    if not access_tokens.looks_like_jwt(token):
         return None
     if form.get("token_type_hint") not in (None, "access_token"):
         return None
     client = await clients.authenticate(request, form)
     if client is None or client.client_type != client.CLIENT_CONFIDENTIAL:
         return None
-    try:
-        claims = await call_django(keys.verify_jwt, token, expected_typ="at+jwt")
-    except InvalidJWT:
+    claims = await access_tokens.verify(token)
+    if claims is None:
         return None
     return client, token, claims

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 
-from common.logging import log_dependency_failure
-from oauth import revocation, tokens
+from oauth import tokens
+from oauth.fastpath import access_tokens
 from oauth.fastpath.clients import Clients, presented_access_token
 from oauth.fastpath.http import NO_STORE, Response
 from oauth.models import AccessToken
@@ -62,9 +61,8 @@ class Endpoint:
         if presented is None:
             return None
         client, token, claims = presented
-        try:
-            jti = uuid.UUID(str(claims["jti"]))
-        except (KeyError, ValueError, TypeError):
+        jti = access_tokens.jti_of(claims)
+        if jti is None:
             return None
         client_id = claims.get("client_id")
         if (
@@ -78,7 +76,7 @@ class Endpoint:
             return await self.user_token(token, claims, jti, client_id)
         if "auth_time" in claims:
             return None
-        denied = await self.denied(jti)
+        denied = await access_tokens.denied(self.backends, jti, "introspection")
         if denied is None:
             row = await self.backends.fetchone(_ROW, (jti,))
             if row is None:
@@ -121,20 +119,3 @@ class Endpoint:
         if not answer["scope"]:
             del answer["scope"]
         return Response(200, json.dumps(answer).encode(), list(_HEADERS))
-
-    async def denied(self, jti: uuid.UUID) -> bool | None:
-        """True/False from the deny list, or None when only the row can tell."""
-        if not self.backends.redis_usable():
-            return None
-        try:
-            values = await self.backends.redis.mget(revocation.deny_list_keys(jti))
-        except Exception as exc:
-            self.backends.redis_failed(exc)
-            log_dependency_failure(
-                logger,
-                "fast path deny list read",
-                "deny list unavailable, introspection reads the row: %s",
-                type(exc).__name__,
-            )
-            return None
-        return revocation.interpret(values)

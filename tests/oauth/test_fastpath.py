@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -25,8 +26,10 @@ from common.conf import authsite_settings
 from common.logging import RequestContextFilter
 from oauth.exceptions import TokenNotStoredError
 from oauth.fastpath import app as fastpath
+from oauth.fastpath import userinfo
 from oauth.fastpath.backends import Backends, Statement
 from oauth.fastpath.clients import Clients
+from oauth.fastpath.http import Request as HttpRequest
 from oauth.fastpath.http import Response
 from oauth.models import Application
 from tests.support.oauth import make_client
@@ -392,3 +395,226 @@ def test_a_failed_batch_fails_every_request_in_it_and_is_logged(transactional_db
         outcomes = run(backends, many)
     assert all(isinstance(outcome, TokenNotStoredError) for outcome in outcomes)
     assert any(record.exc_info for record in caplog.records)
+
+
+# --- userinfo ------------------------------------------------------------------------------------
+
+USERINFO = "/oauth/userinfo"
+
+
+def userinfo_request(method="GET", *, query=b"", headers=None, body=b"", repeated=()):
+    return HttpRequest(
+        method=method,
+        path=USERINFO,
+        query=query,
+        headers=headers or {},
+        body=body,
+        client_ip="127.0.0.1",
+        request_id="r",
+        repeated=frozenset(repeated),
+    )
+
+
+JWT = "aaa.bbb.ccc"
+FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded"}
+
+PRESENTED = {
+    "header": (userinfo_request(headers={"authorization": f"Bearer {JWT}"}), JWT),
+    "header, POST": (userinfo_request("POST", headers={"authorization": f"Bearer {JWT}"}), JWT),
+    "lower-case scheme": (userinfo_request(headers={"authorization": f"bearer {JWT}"}), JWT),
+    "form body": (
+        userinfo_request("POST", headers=FORM_HEADERS, body=f"access_token={JWT}".encode()),
+        JWT,
+    ),
+    "nothing": (userinfo_request(), userinfo.NO_TOKEN),
+    "nothing, POST": (userinfo_request("POST"), userinfo.NO_TOKEN),
+    "GET ignores a body": (
+        userinfo_request(headers=FORM_HEADERS, body=f"access_token={JWT}".encode()),
+        userinfo.NO_TOKEN,
+    ),
+    "HEAD": (userinfo_request("HEAD", headers={"authorization": f"Bearer {JWT}"}), None),
+    "a query": (
+        userinfo_request(query=b"a=1", headers={"authorization": f"Bearer {JWT}"}),
+        None,
+    ),
+    "repeated header": (
+        userinfo_request(headers={"authorization": f"Bearer {JWT}"}, repeated=["authorization"]),
+        None,
+    ),
+    "Basic": (userinfo_request(headers={"authorization": "Basic YTpi"}), None),
+    "two spaces": (userinfo_request(headers={"authorization": f"Bearer  {JWT}"}), None),
+    "opaque token": (userinfo_request(headers={"authorization": "Bearer abcdef"}), None),
+    "header and body": (
+        userinfo_request(
+            "POST",
+            headers={**FORM_HEADERS, "authorization": f"Bearer {JWT}"},
+            body=f"access_token={JWT}".encode(),
+        ),
+        None,
+    ),
+    "JSON body": (
+        userinfo_request(
+            "POST", headers={"content-type": "application/json"}, body=b'{"access_token": 1}'
+        ),
+        None,
+    ),
+    "empty body, another content type": (
+        userinfo_request(
+            "POST", headers={"content-type": "text/plain", "authorization": f"Bearer {JWT}"}
+        ),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PRESENTED)
+def test_userinfo_reads_the_token_where_djangos_view_does(case):
+    """RFC 6750 §2.1, §2.2: the header or a form body; anything else is Django's to judge."""
+    request, expected = PRESENTED[case]
+    assert userinfo.presented_token(request) == expected
+
+
+def _mint_for(user, scope: str, *, expires_in: int = 600):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from oauth2_provider.models import set_token_value
+
+    from django.utils import timezone
+
+    from oauth import tokens
+    from oauth.models import AccessToken
+
+    app, _secret = make_client(name="Userinfo RP")
+    request = SimpleNamespace(
+        client=app, grant_type="authorization_code", user=user, scopes=scope.split(), resource=None
+    )
+    access = tokens.mint_access_token(request)
+    row = AccessToken(
+        user=user,
+        application=app,
+        scope=scope,
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+    set_token_value(row, access)
+    row.save()
+    return access, row
+
+
+def _get(http, token):
+    return http.get(USERINFO, headers={"Authorization": f"Bearer {token}"})
+
+
+def serve(app, steps):
+    """Run ``steps(http)`` against ``app`` on one loop (its pool lives on that loop);
+    ORM work inside the steps goes through ``asyncio.to_thread``."""
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                return await steps(http)
+        finally:
+            await app.backends.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_userinfo_follows_profile_changes_and_deactivation_at_once(
+    router, transactional_db, user, redis_url
+):
+    """No memo of the user: a changed profile shows in the next answer, and a
+    deactivated user's token is ``invalid_token`` (RFC 6750 §3.1) on the next request,
+    as on Django's path. The claims are the validator's, for the same user and scopes."""
+    from django.contrib.auth.models import Group
+
+    from oauth.validators import AuthsiteOAuth2Validator
+
+    app, django = router
+    scope = "openid profile email roles"
+    token, _row = _mint_for(user, scope)
+
+    def expected():
+        user.refresh_from_db()
+        request = SimpleNamespace(user=user, scopes=scope.split())
+        return AuthsiteOAuth2Validator().get_userinfo_claims(request)
+
+    def rename():
+        user.first_name = "Renamed"
+        user.save()
+        user.groups.add(Group.objects.create(name="auditors"))
+
+    def deactivate():
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+    async def steps(http):
+        first = await _get(http, token)
+        await asyncio.to_thread(rename)
+        second = await _get(http, token)
+        await asyncio.to_thread(deactivate)
+        third = await _get(http, token)
+        return first, second, third
+
+    before = expected()
+    first, second, third = serve(app, steps)
+    assert django.calls == []  # all three answered natively
+    assert first.status_code == 200 and first.json() == before
+    assert (
+        first.headers["cache-control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+    )
+    assert "expires" in first.headers and "pragma" not in first.headers
+    assert second.json()["name"].startswith("Renamed") and second.json()["roles"] == ["auditors"]
+    assert second.json() == expected()
+    assert third.status_code == 401
+    assert third.json()["error"] == "invalid_token"
+    assert third.headers["www-authenticate"] == 'Bearer realm="authsite", error="invalid_token"'
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.parametrize("redis_state", ["flushed", "unreachable"])
+def test_userinfo_refuses_a_revoked_token_without_the_deny_list(
+    router, transactional_db, user, redis_url, redis_state
+):
+    """Revoked, then the deny list lost (a flush) or Redis gone: the row still says
+    revoked, and the token gets ``invalid_token``, never claims."""
+    from oauth import revocation
+
+    app, django = router
+    token, row = _mint_for(user, "openid profile")
+    live, _ = _mint_for(user, "openid")
+    row.revoke()
+    if redis_state == "flushed":
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").delete(*revocation.deny_list_keys(row.jti))
+    else:
+        app.backends.redis = redis_asyncio.Redis.from_url(
+            "redis://127.0.0.1:1/0", socket_connect_timeout=0.2
+        )
+
+    async def steps(http):
+        return await _get(http, token), await _get(http, live)
+
+    refused, served = serve(app, steps)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+    assert served.status_code == 200 and served.json() == {"sub": str(user.uuid)}
+    assert django.calls == []
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_userinfo_leaves_what_it_cannot_prove_to_django(router, transactional_db, user, redis_url):
+    """A JWT with an altered signature and one that is not ours reach Django untouched."""
+    app, django = router
+    token, _ = _mint_for(user, "openid", expires_in=600)
+    altered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+
+    async def steps(http):
+        return [await _get(http, candidate) for candidate in (altered, "a.b.c")]
+
+    answers = serve(app, steps)
+    assert [answer.status_code for answer in answers] == [299, 299]
+    assert len(django.calls) == 2

@@ -725,3 +725,279 @@ def test_fast_path_rows_and_audit_events_verify(pair):
     )
     rows, events = counted.stdout.split()[-2:]
     assert rows == events
+
+
+# --- userinfo ------------------------------------------------------------------------------------
+
+USERINFO = "/oauth/userinfo"
+
+USERINFO_SEED = """
+import json, secrets
+from datetime import timedelta
+from types import SimpleNamespace
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from oauth2_provider.models import set_token_value
+from accounts.models import User
+from oauth import tokens
+from oauth.models import AccessToken, Application
+web = Application.objects.get(client_id="{web_id}")
+short = Application.objects.get(client_id="{short_id}")
+service = Application.objects.get(client_id="{service_id}")
+def person(username, email, **fields):
+    return User.objects.create_user(username=username, email=email,
+                                    password=secrets.token_urlsafe(24), **fields)
+ada = person("ada", "ada@example.com", first_name="Ada", last_name="Lovelace",
+             email_verified=True)
+ada.groups.add(Group.objects.create(name="zeta-ops"), Group.objects.create(name="alpha-read"))
+plain = person(None, "plain@example.com")
+gone = person("gone", "gone@example.com", first_name="Gone")
+def mint(user, scope, app=web, expires_in=600, grant_type="authorization_code"):
+    request = SimpleNamespace(client=app, grant_type=grant_type, user=user,
+                              scopes=scope.split(), resource=None)
+    access = tokens.mint_access_token(request)
+    row = AccessToken(user=user, application=app, scope=scope,
+                      expires=timezone.now() + timedelta(seconds=expires_in))
+    set_token_value(row, access)
+    row.save()
+    return access, row
+out = {{}}
+out["full"], _ = mint(ada, "openid profile email roles")
+out["profile email"], _ = mint(ada, "openid profile email")
+out["openid only"], _ = mint(ada, "openid")
+out["no openid"], _ = mint(ada, "profile email")
+out["plain user"], _ = mint(plain, "openid profile email")
+out["row expired"], _ = mint(ada, "openid profile", expires_in=-5)
+out["expired"], _ = mint(ada, "openid profile", app=short, expires_in=1)
+out["revoked"], revoked = mint(ada, "openid profile email")
+revoked.revoke()
+out["revoked, deny list lost"], lost = mint(ada, "openid profile")
+lost.revoke()
+out["revoked, no openid"], lost2 = mint(ada, "profile")
+lost2.revoke()
+out["inactive user"], _ = mint(gone, "openid profile email")
+out["inactive user, no openid"], _ = mint(gone, "profile")
+User.objects.filter(pk=gone.pk).update(is_active=False)
+out["client's token with openid"], _ = mint(None, "openid", app=service,
+                                            grant_type="client_credentials")
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def userinfo_tokens(pair) -> dict:
+    seeded = manage(
+        pair.env,
+        "shell",
+        "-c",
+        USERINFO_SEED.format(
+            web_id=pair.clients["web"]["client_id"],
+            short_id=pair.clients["short"]["client_id"],
+            service_id=pair.clients["service"]["client_id"],
+        ),
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    minted = json.loads(seeded.stdout.strip().splitlines()[-1])
+    time.sleep(2.1)  # "expired": its JWT's exp (a one-second lifetime) has passed
+    return minted
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_same_userinfo(fast: httpx.Response, django: httpx.Response) -> None:
+    """userinfo answers alike: headers that matter, the body byte for byte, and an
+    ``Expires`` as ``never_cache`` gives Django's."""
+    assert_same(fast, django)
+    assert fast.content == django.content
+    assert ("expires" in fast.headers) == ("expires" in django.headers)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("case", ["full", "profile email", "openid only", "plain user"])
+def test_userinfo_is_served_natively_with_the_same_claims(pair, userinfo_tokens, case, method):
+    """OIDC Core §5.3.2, §5.4: ``sub`` and the claims the granted scopes release,
+    the same bytes from both servers; the fast server answers natively."""
+    before = pair.served("userinfo")
+    fast, django = pair.both(method, USERINFO, headers=bearer(userinfo_tokens[case]))
+    assert fast.status_code == 200, fast.text
+    assert_same_userinfo(fast, django)
+    assert pair.served("userinfo") == before + 1
+    if case == "full":
+        assert fast.json() == {
+            "sub": fast.json()["sub"],
+            "name": "Ada Lovelace",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "preferred_username": "ada",
+            "email": "ada@example.com",
+            "email_verified": True,
+            "roles": ["alpha-read", "zeta-ops"],
+        }
+
+
+def test_userinfo_with_the_token_in_a_form_body_is_served_natively(pair, userinfo_tokens):
+    """RFC 6750 §2.2: ``access_token`` in a form-encoded POST body."""
+    before = pair.served("userinfo")
+    fast, django = pair.both(
+        "POST", USERINFO, data={"access_token": userinfo_tokens["profile email"]}
+    )
+    assert fast.status_code == 200, fast.text
+    assert_same_userinfo(fast, django)
+    assert pair.served("userinfo") == before + 1
+
+
+# Answered natively: the fast path proves Django's answer.
+USERINFO_NATIVE_ERRORS = {
+    "no openid": 403,
+    "row expired": 401,
+    "revoked": 401,
+    "revoked, no openid": 401,
+    "inactive user": 401,
+    "inactive user, no openid": 403,
+}
+
+
+@pytest.mark.parametrize("case", sorted(USERINFO_NATIVE_ERRORS))
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_userinfo_refusals_are_served_natively_and_match_django(
+    pair, userinfo_tokens, case, method
+):
+    """RFC 6750 §3.1: ``invalid_token`` (401) for a revoked or expired token or a
+    deactivated user, ``insufficient_scope`` (403, ``scope="openid"``) for a live
+    token without ``openid``; the same challenge, body and cache headers."""
+    before = pair.served("userinfo")
+    fast, django = pair.both(method, USERINFO, headers=bearer(userinfo_tokens[case]))
+    assert fast.status_code == USERINFO_NATIVE_ERRORS[case], fast.text
+    assert_same_userinfo(fast, django)
+    assert pair.served("userinfo") == before + 1
+
+
+def test_no_credentials_get_the_bare_challenge_natively(pair):
+    """RFC 6750 §3.1: no credentials, no error code: 401 with ``Bearer realm``."""
+    before = pair.served("userinfo")
+    for method in ("GET", "POST"):
+        fast, django = pair.both(method, USERINFO)
+        assert fast.status_code == 401
+        assert fast.headers["www-authenticate"] == 'Bearer realm="authsite"'
+        assert_same_userinfo(fast, django)
+    assert pair.served("userinfo") == before + 2
+
+
+def test_a_revoked_token_stays_refused_when_the_deny_list_is_lost(pair, userinfo_tokens):
+    """A Redis flush loses the deny list and its epoch: the row decides, natively,
+    and a revoked token is never answered with claims."""
+    token = userinfo_tokens["revoked, deny list lost"]
+    redis = get_redis_connection("default")
+    redis.delete(*revocation.deny_list_keys(claims_of(token)[1]["jti"]))  # entry and epoch
+    before = pair.served("userinfo")
+    fast, django = pair.both("GET", USERINFO, headers=bearer(token))
+    assert fast.status_code == 401
+    assert fast.json()["error"] == "invalid_token"
+    assert_same_userinfo(fast, django)
+    assert pair.served("userinfo") == before + 1
+    live = pair.fast.get(USERINFO, headers=bearer(userinfo_tokens["openid only"]))
+    assert live.status_code == 200
+
+
+def test_with_redis_down_userinfo_refuses_revoked_tokens_and_serves_live_ones(
+    pair, userinfo_tokens, redis_url
+):
+    """Redis unreachable: the deny list cannot answer, the row decides."""
+    database = redis_url.rsplit("/", 1)[1] if redis_url.count("/") > 2 else "0"
+    proxy = TcpProxy(6379).start()
+    env = {
+        **pair.env,
+        "AUTHSITE_FAST_PATH": "on",
+        "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/{database}",
+    }
+    try:
+        with Server(env) as server:
+            http = httpx.Client(base_url=server.url, timeout=10)
+            assert http.get(USERINFO, headers=bearer(userinfo_tokens["full"])).status_code == 200
+            proxy.cut()
+            for case, status in (("revoked", 401), ("full", 200), ("inactive user", 401)):
+                answer = http.get(USERINFO, headers=bearer(userinfo_tokens[case]))
+                assert answer.status_code == status, (case, answer.text)
+            served = re.search(
+                r'authsite_fastpath_requests_total\{endpoint="userinfo",outcome="served"\} (\S+)',
+                http.get("/metrics").text,
+            )
+            assert served is not None and float(served.group(1)) >= 4
+    finally:
+        proxy.cut()
+
+
+def _userinfo_cases(tokens: dict) -> dict:
+    full = tokens["full"]
+    return {
+        "expired": dict(headers=bearer(tokens["expired"])),
+        "client's token with openid": dict(headers=bearer(tokens["client's token with openid"])),
+        "malformed token": dict(headers=bearer("not-a-jwt")),
+        "three garbage segments": dict(headers=bearer("a.b.c")),
+        "altered signature": dict(
+            headers=bearer(full[:-4] + ("AAAA" if full[-4:] != "AAAA" else "BBBB"))
+        ),
+        "lower-case scheme": dict(headers={"Authorization": f"bearer {full}"}),
+        "two spaces": dict(headers={"Authorization": f"Bearer  {full}"}),
+        "scheme only": dict(headers={"Authorization": "Bearer"}),
+        "two tokens": dict(headers={"Authorization": f"Bearer {full} {full}"}),
+        "Basic": dict(headers={"Authorization": "Basic YTpi"}),
+        "token in the query": dict(params={"access_token": full}),
+        "header and query": dict(headers=bearer(full), params={"x": "1"}),
+        "header and body": dict(method="POST", headers=bearer(full), data={"access_token": full}),
+        "body token twice": dict(
+            method="POST",
+            content=f"access_token={full}&access_token={full}".encode(),
+            headers=FORM,
+        ),
+        "empty body token": dict(method="POST", data={"access_token": ""}),
+        "body token with a charset": dict(
+            method="POST",
+            content=f"access_token={full}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        ),
+        "JSON body": dict(method="POST", json={"access_token": full}),
+        "other form parameter": dict(method="POST", headers=bearer(full), data={"x": "1"}),
+        "GET with a body token": dict(content=f"access_token={full}".encode(), headers=FORM),
+        "HEAD": dict(method="HEAD", headers=bearer(full)),
+        "PUT": dict(method="PUT", headers=bearer(full)),
+        "OPTIONS": dict(method="OPTIONS"),
+    }
+
+
+USERINFO_DECLINED_CASES = [
+    "expired",
+    "client's token with openid",
+    "malformed token",
+    "three garbage segments",
+    "altered signature",
+    "lower-case scheme",
+    "two spaces",
+    "scheme only",
+    "two tokens",
+    "Basic",
+    "token in the query",
+    "header and query",
+    "header and body",
+    "body token twice",
+    "empty body token",
+    "body token with a charset",
+    "JSON body",
+    "other form parameter",
+    "GET with a body token",
+    "HEAD",
+    "PUT",
+    "OPTIONS",
+]
+
+
+@pytest.mark.parametrize("case", USERINFO_DECLINED_CASES)
+def test_userinfo_requests_match_django(pair, userinfo_tokens, case):
+    """RFC 6750 §2, §3 (tests/compliance/rfc6750): whatever the fast path leaves to
+    Django, or answers itself, both servers answer alike."""
+    request = dict(_userinfo_cases(userinfo_tokens)[case])
+    method = request.pop("method", "GET")
+    fast, django = pair.both(method, USERINFO, **request)
+    assert_same_userinfo(fast, django)
