@@ -1,0 +1,189 @@
+"""The two grants as services: load, decide, mint, store, in that order.
+
+A decision never writes; the store writes once per outcome, in one
+transaction with its audit event: the issued pair, a spent code, or a
+revoked family. Revoked access tokens go on the deny list after that commit.
+The caller has authenticated ``client`` and checked it may use the grant
+(``allows_grant_type``, ``is_usable``); errors are ``OAuthError`` subclasses
+the token endpoint renders as RFC 6749 §5.2 JSON.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from oauth2_provider.settings import oauth2_settings
+
+from audit.events import Action, Outcome
+from oauth import revocation, tokens
+from oauth.exceptions import (
+    CodeReplayedError,
+    InvalidGrantError,
+    OAuthError,
+    RefreshTokenReusedError,
+)
+from oauth.grants import authorization_code, refresh
+from oauth.grants.records import Event, NewTokens
+from oauth.grants.store import GrantStore
+from oauth.models import jti_of
+
+
+def mint_tokens(
+    client,
+    user,
+    scopes: list[str],
+    *,
+    grant_type: str,
+    now: datetime,
+    auth_time: datetime | None,
+    grant_code_hash: str,
+    token_family: uuid.UUID,
+    family_grant_code_hash: str,
+    family_started: datetime,
+    source_refresh_token_id: int | None = None,
+    resource: list | None = None,
+) -> NewTokens:
+    """Sign the access token (``tokens.mint_access_token``, DOT's generator) and draw the
+    refresh token (``tokens.generate_refresh_token``): the same claims on both paths."""
+    request = SimpleNamespace(
+        client=client,
+        grant_type=grant_type,
+        user=user,
+        scopes=scopes,
+        resource=resource or None,
+        authsite_grant=SimpleNamespace(auth_time=auth_time) if auth_time else None,
+    )
+    lifetime = tokens.access_token_lifetime(request)
+    access_token = tokens.mint_access_token(request)
+    return NewTokens(
+        access_token=access_token,
+        refresh_token=tokens.generate_refresh_token(request),
+        jti=jti_of(access_token),
+        scopes=scopes,
+        lifetime=lifetime,
+        created=now,
+        expires=now + timedelta(seconds=lifetime),
+        application_id=client.pk,
+        user_id=user.pk,
+        grant_code_hash=grant_code_hash,
+        token_family=token_family,
+        family_grant_code_hash=family_grant_code_hash,
+        family_started=family_started,
+        source_refresh_token_id=source_refresh_token_id,
+        resource=list(resource or []),
+    )
+
+
+def issued_event(grant_type: str, client, user, scopes: list[str]) -> Event:
+    """``token.issued`` / ``token.refreshed``, as oauth.receivers.audit_token_issued records."""
+    action = Action.TOKEN_REFRESHED if grant_type == "refresh_token" else Action.TOKEN_ISSUED
+    return Event(
+        action,
+        Outcome.SUCCESS,
+        user or client,
+        client,
+        {"grant_type": grant_type, "scopes": scopes, "client_id": client.client_id},
+    )
+
+
+async def redeem_code(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
+    """Exchange an authorization code for an access and a refresh token (RFC 6749 §4.1.3).
+
+    Single use: the code is claimed in the same transaction that writes the
+    tokens, so of two parallel redemptions one wins and the other is a replay.
+    A replay that carries the code's PKCE verifier revokes everything the code
+    minted (OAuth 2.1 §4.1.3, §7.5.2; without the verifier, anyone holding a
+    leaked code could revoke the victim's tokens) and records ``code.replayed``.
+    """
+    code = params.get("code") or ""
+    record = await store.load_code(client.pk, code)
+    try:
+        scopes = authorization_code.check_redemption(
+            client, params, record, now, pkce_required=oauth2_settings.PKCE_REQUIRED is True
+        )
+    except CodeReplayedError as exc:
+        event = Event(
+            Action.CODE_REPLAYED,
+            Outcome.FAILURE,
+            client,
+            exc.user or client,
+            {"client_id": client.client_id},
+        )
+        revoked = await store.revoke_code_tokens(exc.grant_code_hash, event, now)
+        await _deny(store, revoked)
+        raise
+    except OAuthError as exc:
+        if getattr(exc, "spends_code", False):
+            await store.spend_code(record, now)
+        raise
+    issued = await store.call(
+        mint_tokens,
+        client,
+        record.user,
+        scopes,
+        grant_type="authorization_code",
+        now=now,
+        auth_time=record.auth_time,
+        grant_code_hash=record.code_hash,
+        token_family=uuid.uuid4(),
+        family_grant_code_hash=record.code_hash,
+        family_started=now,
+        resource=record.resource,
+    )
+    event = issued_event("authorization_code", client, record.user, scopes)
+    if not await store.redeem_code(record, issued, event, now):
+        raise InvalidGrantError()  # claimed in between: a replay, decided again by the caller
+    return issued
+
+
+async def rotate_refresh_token(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
+    """Exchange a refresh token for a new pair in the same family (RFC 6749 §6).
+
+    The presented token is revoked with its access token in the transaction
+    that writes the new pair. A token that comes back after that (or after any
+    revocation) is reuse: the whole family is revoked and ``refresh_token.reused``
+    recorded (RFC 9700 §4.14.2).
+    """
+    record = await store.load_refresh(tokens.checksum(params.get("refresh_token") or ""))
+    try:
+        scopes = refresh.check_rotation(client, params, record, now)
+    except RefreshTokenReusedError as exc:
+        owner = record.application  # as the validator reports it: the family's client
+        event = Event(
+            Action.REFRESH_TOKEN_REUSED,
+            Outcome.FAILURE,
+            owner,
+            exc.user or owner,
+            {"client_id": owner.client_id, "family_revoked": True},
+        )
+        revoked = await store.revoke_family(exc.token_family, event, now)
+        await _deny(store, revoked)
+        raise
+    issued = await store.call(
+        mint_tokens,
+        client,
+        record.user,
+        scopes,
+        grant_type="refresh_token",
+        now=now,
+        auth_time=None,
+        grant_code_hash="",
+        token_family=record.token_family or uuid.uuid4(),
+        family_grant_code_hash=record.grant_code_hash,
+        family_started=refresh.family_started(record),
+        source_refresh_token_id=record.id,
+        resource=record.resource,
+    )
+    event = issued_event("refresh_token", client, record.user, scopes)
+    revoked = await store.rotate_refresh(record, issued, event, now)
+    if revoked is None:
+        raise InvalidGrantError()  # rotated in between: presented again, it is reuse
+    await _deny(store, revoked)
+    return issued
+
+
+async def _deny(store: GrantStore, revoked) -> None:
+    if revoked:
+        await store.call(revocation.deny, revoked)
