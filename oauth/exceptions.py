@@ -82,10 +82,10 @@ class RefreshTokenReusedError(InvalidGrantError):
     """A rotated or revoked refresh token came back (RFC 9700 §4.14.2): its whole family is
     revoked; the client still only sees ``invalid_grant``."""
 
-    def __init__(self, token_family, application_id, user) -> None:
+    def __init__(self, token_family, application, user) -> None:
         super().__init__()
         self.token_family = token_family
-        self.application_id = application_id
+        self.application = application
         self.user = user
 
 

@@ -56,7 +56,7 @@ def check_rotation(client, params: dict, token: RefreshRecord | None, now: datet
         if grace and token.revoked > now - grace:
             raise InvalidGrantError()  # a retry within the grace period: not supported here
         if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION and token.token_family:
-            raise RefreshTokenReusedError(token.token_family, token.application_id, token.user)
+            raise RefreshTokenReusedError(token.token_family, token.application, token.user)
         raise InvalidGrantError()
     if token.access_token_id is None:
         raise InvalidGrantError()

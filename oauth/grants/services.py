@@ -25,7 +25,7 @@ from oauth.exceptions import (
     RefreshTokenReusedError,
 )
 from oauth.grants import authorization_code, refresh
-from oauth.grants.records import Event, NewTokens
+from oauth.grants.records import CodeRecord, Event, NewTokens, RefreshRecord
 from oauth.grants.store import GrantStore
 from oauth.models import jti_of
 
@@ -88,36 +88,26 @@ def issued_event(grant_type: str, client, user, scopes: list[str]) -> Event:
     )
 
 
-async def redeem_code(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
-    """Exchange an authorization code for an access and a refresh token (RFC 6749 §4.1.3).
+async def prepare_redemption(
+    store: GrantStore, client, params: dict, now: datetime
+) -> tuple[CodeRecord, list[str]]:
+    """Load the code and decide; raise the RFC error. Writes nothing: a caller that
+    cannot answer an error itself (the fast path hands errors to DOT) may stop here."""
+    record = await store.load_code(client.pk, params.get("code") or "")
+    scopes = authorization_code.check_redemption(
+        client, params, record, now, pkce_required=oauth2_settings.PKCE_REQUIRED is True
+    )
+    return record, scopes
 
-    Single use: the code is claimed in the same transaction that writes the
-    tokens, so of two parallel redemptions one wins and the other is a replay.
-    A replay that carries the code's PKCE verifier revokes everything the code
-    minted (OAuth 2.1 §4.1.3, §7.5.2; without the verifier, anyone holding a
-    leaked code could revoke the victim's tokens) and records ``code.replayed``.
+
+async def issue_redemption(
+    store: GrantStore, client, record: CodeRecord, scopes: list[str], now: datetime
+) -> NewTokens:
+    """Mint the pair and store it with the code's claim and ``token.issued``, all at once.
+
+    Raises ``InvalidGrantError`` (nothing written) when the code was claimed in
+    between: presented again, that is a replay.
     """
-    code = params.get("code") or ""
-    record = await store.load_code(client.pk, code)
-    try:
-        scopes = authorization_code.check_redemption(
-            client, params, record, now, pkce_required=oauth2_settings.PKCE_REQUIRED is True
-        )
-    except CodeReplayedError as exc:
-        event = Event(
-            Action.CODE_REPLAYED,
-            Outcome.FAILURE,
-            client,
-            exc.user or client,
-            {"client_id": client.client_id},
-        )
-        revoked = await store.revoke_code_tokens(exc.grant_code_hash, event, now)
-        await _deny(store, revoked)
-        raise
-    except OAuthError as exc:
-        if getattr(exc, "spends_code", False):
-            await store.spend_code(record, now)
-        raise
     issued = await store.call(
         mint_tokens,
         client,
@@ -134,33 +124,58 @@ async def redeem_code(store: GrantStore, client, params: dict, now: datetime) ->
     )
     event = issued_event("authorization_code", client, record.user, scopes)
     if not await store.redeem_code(record, issued, event, now):
-        raise InvalidGrantError()  # claimed in between: a replay, decided again by the caller
+        raise InvalidGrantError()
     return issued
 
 
-async def rotate_refresh_token(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
-    """Exchange a refresh token for a new pair in the same family (RFC 6749 §6).
+async def redeem_code(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
+    """Exchange an authorization code for an access and a refresh token (RFC 6749 §4.1.3).
 
-    The presented token is revoked with its access token in the transaction
-    that writes the new pair. A token that comes back after that (or after any
-    revocation) is reuse: the whole family is revoked and ``refresh_token.reused``
-    recorded (RFC 9700 §4.14.2).
+    Single use: the code is claimed in the same transaction that writes the
+    tokens, so of two parallel redemptions one wins and the other is a replay.
+    A replay that carries the code's PKCE verifier revokes everything the code
+    minted (OAuth 2.1 §4.1.3, §7.5.2; without the verifier, anyone holding a
+    leaked code could revoke the victim's tokens) and records ``code.replayed``.
+    A code that fails PKCE or the redirect URI is spent all the same.
     """
-    record = await store.load_refresh(tokens.checksum(params.get("refresh_token") or ""))
     try:
-        scopes = refresh.check_rotation(client, params, record, now)
-    except RefreshTokenReusedError as exc:
-        owner = record.application  # as the validator reports it: the family's client
+        record, scopes = await prepare_redemption(store, client, params, now)
+    except CodeReplayedError as exc:
         event = Event(
-            Action.REFRESH_TOKEN_REUSED,
+            Action.CODE_REPLAYED,
             Outcome.FAILURE,
-            owner,
-            exc.user or owner,
-            {"client_id": owner.client_id, "family_revoked": True},
+            client,
+            exc.user or client,
+            {"client_id": client.client_id},
         )
-        revoked = await store.revoke_family(exc.token_family, event, now)
+        revoked = await store.revoke_code_tokens(exc.grant_code_hash, event, now)
         await _deny(store, revoked)
         raise
+    except OAuthError as exc:
+        if getattr(exc, "spends_code", False):
+            record = await store.load_code(client.pk, params.get("code") or "")
+            await store.spend_code(record, now)
+        raise
+    return await issue_redemption(store, client, record, scopes, now)
+
+
+async def prepare_rotation(
+    store: GrantStore, client, params: dict, now: datetime
+) -> tuple[RefreshRecord, list[str]]:
+    """Load the refresh token and decide; raise the RFC error. Writes nothing."""
+    record = await store.load_refresh(tokens.checksum(params.get("refresh_token") or ""))
+    return record, refresh.check_rotation(client, params, record, now)
+
+
+async def issue_rotation(
+    store: GrantStore, client, record: RefreshRecord, scopes: list[str], now: datetime
+) -> NewTokens:
+    """Mint the new pair and store it with the old pair's revocation and ``token.refreshed``,
+    all at once; the old access token goes on the deny list after the commit.
+
+    Raises ``InvalidGrantError`` (nothing written) when the token was rotated or
+    revoked in between: presented again, that is reuse.
+    """
     issued = await store.call(
         mint_tokens,
         client,
@@ -179,9 +194,34 @@ async def rotate_refresh_token(store: GrantStore, client, params: dict, now: dat
     event = issued_event("refresh_token", client, record.user, scopes)
     revoked = await store.rotate_refresh(record, issued, event, now)
     if revoked is None:
-        raise InvalidGrantError()  # rotated in between: presented again, it is reuse
+        raise InvalidGrantError()
     await _deny(store, revoked)
     return issued
+
+
+async def rotate_refresh_token(store: GrantStore, client, params: dict, now: datetime) -> NewTokens:
+    """Exchange a refresh token for a new pair in the same family (RFC 6749 §6).
+
+    The presented token is revoked with its access token in the transaction
+    that writes the new pair. A token that comes back after that (or after any
+    revocation) is reuse: the whole family is revoked and ``refresh_token.reused``
+    recorded (RFC 9700 §4.14.2).
+    """
+    try:
+        record, scopes = await prepare_rotation(store, client, params, now)
+    except RefreshTokenReusedError as exc:
+        owner = exc.application  # as the validator reports it: the family's client
+        event = Event(
+            Action.REFRESH_TOKEN_REUSED,
+            Outcome.FAILURE,
+            owner,
+            exc.user or owner,
+            {"client_id": owner.client_id, "family_revoked": True},
+        )
+        revoked = await store.revoke_family(exc.token_family, event, now)
+        await _deny(store, revoked)
+        raise
+    return await issue_rotation(store, client, record, scopes, now)
 
 
 async def _deny(store: GrantStore, revoked) -> None:
