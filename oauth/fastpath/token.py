@@ -1,12 +1,12 @@
 """The token endpoint's success cases, natively: ``client_credentials``, and the
 ``authorization_code`` and ``refresh_token`` grants through ``oauth.grants``.
 
-The two user grants (``Endpoint.user_grant``) decide with the same services
-DOT's path is checked against (oauth/grants/services.py) and store with
+The two user grants (``Endpoint.user_grant``) decide with the grant services
+(oauth/grants/services.py, held to DOT by the parity suite) and store with
 ``oauth.grants.postgres``: the code's claim or the old pair's revocation, the
 new pair, its family binding and the audit event in ONE statement. Every error
-and every case it does not take (ID tokens, resource indicators, public
-clients, missing parameters) is declined to DOT before anything is written.
+and every case it does not take (resource indicators, public clients,
+missing parameters) is declined to DOT before anything is written.
 
 For ``client_credentials``:
 
@@ -156,9 +156,10 @@ class Endpoint:
         writes nothing; any error it raises (replay, reuse, PKCE, redirect URI,
         scope, lifetimes) declines, and DOT answers it and does what it implies
         (burn the code, revoke the family, audit) exactly as without the fast
-        path. Declined as well: ``openid`` in the granted scopes (the ID token is
-        DOT's), a resource-bound grant, and a claim lost to a parallel request
-        (which DOT then sees as the replay or reuse it is).
+        path. Declined as well: a resource-bound grant, an ``openid`` grant of a client
+        without an ID token algorithm, and a claim lost to a parallel request
+        (which DOT then sees as the replay or reuse it is). The ID token is
+        built as oauthlib and the validator build it (``services.sign_id_token``).
         """
         if not form.keys() <= ALLOWED[grant_type]:
             return None
@@ -180,8 +181,10 @@ class Endpoint:
                 record, scopes = await services.prepare_rotation(store, client, form, now)
         except OAuthError:
             return None
-        if "openid" in scopes or record.resource:
-            return None
+        if record.resource:
+            return None  # RFC 8707 audiences: DOT's
+        if "openid" in scopes and client.algorithm not in ("RS256", "ES256"):
+            return None  # no ID token algorithm: DOT says what it says
         try:
             if code:
                 issued = await services.issue_redemption(store, client, record, scopes, now)

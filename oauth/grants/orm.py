@@ -9,7 +9,7 @@ from django.db import models, transaction
 from audit.services import record as record_event
 from oauth import tokens
 from oauth.grants.records import CodeRecord, Event, NewTokens, RefreshRecord
-from oauth.models import AccessToken, Grant, RefreshToken
+from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
 
 def _write_event(event: Event) -> None:
@@ -84,7 +84,17 @@ class OrmGrantStore:
         return True
 
     def _create_pair(self, issued: NewTokens) -> AccessToken:
+        id_token = None
+        if issued.id_token is not None:
+            id_token = IDToken.objects.create(
+                jti=issued.id_token_jti,
+                expires=issued.id_token_expires,
+                scope=" ".join(issued.scopes),
+                application_id=issued.application_id,
+                user_id=issued.user_id,
+            )
         access = AccessToken.objects.create(
+            id_token=id_token,
             token="",
             token_checksum=tokens.checksum(issued.access_token),
             expires=issued.expires,

@@ -19,7 +19,7 @@ from oauth import tokens
 from oauth.fastpath import events
 from oauth.fastpath.backends import call_django
 from oauth.grants.records import CodeRecord, Event, NewTokens, RefreshRecord
-from oauth.models import AccessToken, Application, Grant, RefreshToken
+from oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 AT, RT, GRANT = (
     AccessToken._meta.db_table,
@@ -27,6 +27,7 @@ AT, RT, GRANT = (
     Grant._meta.db_table,
 )
 AUDIT = AuditEvent._meta.db_table
+IDT = IDToken._meta.db_table
 _USER_FIELDS = list(User._meta.concrete_fields)
 _USER_COLUMNS = ", ".join(f'u."{field.column}"' for field in _USER_FIELDS)
 
@@ -52,12 +53,19 @@ LIMIT 1
 """  # noqa: S608
 
 # The new pair, after a CTE named ``source`` that yields one row when the grant may issue.
-# Parameters: the access token's 11, the refresh token's 9, then the event's 15.
+# Parameters: the ID token's 8 (its row only when the last is true), the access token's 12,
+# the refresh token's 10, then the event's 15.
 _PAIR = f"""
-, new_access AS (
+, new_id AS (
+    INSERT INTO {IDT} (jti, expires, scope, created, updated, application_id, user_id)
+    SELECT %s::uuid, %s::timestamptz, %s, %s, %s, %s, %s FROM source WHERE %s::boolean
+    RETURNING id
+), new_access AS (
     INSERT INTO {AT} (token, token_checksum, expires, scope, resource, created, updated, jti,
-                      grant_code_hash, user_id, application_id, source_refresh_token_id)
-    SELECT %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::bigint FROM source
+                      grant_code_hash, user_id, application_id, source_refresh_token_id,
+                      id_token_id)
+    SELECT %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::bigint,
+           (SELECT id FROM new_id) FROM source
     RETURNING id
 ), new_refresh AS (
     INSERT INTO {RT} (token, token_checksum, token_family, resource, created, updated,
@@ -133,6 +141,14 @@ def _stored(raw: str) -> str:
 def _pair_params(issued: NewTokens) -> tuple:
     resource = json.dumps(issued.resource)
     return (
+        issued.id_token_jti,
+        issued.id_token_expires,
+        " ".join(issued.scopes),
+        issued.created,
+        issued.created,
+        issued.application_id,
+        issued.user_id,
+        issued.id_token is not None,
         _stored(issued.access_token),
         tokens.checksum(issued.access_token),
         issued.expires,

@@ -68,6 +68,10 @@ class NewTokens:
     family_started: datetime
     source_refresh_token_id: int | None = None
     resource: list = field(default_factory=list)
+    # The ID token (``openid`` granted): the signed JWT and its IDToken row's values.
+    id_token: str | None = None
+    id_token_jti: uuid.UUID | None = None
+    id_token_expires: datetime | None = None
 
     def response(self) -> dict:
         """DOT's token response, key for key (oauthlib's ``BearerToken.create_token``)."""
@@ -80,6 +84,8 @@ class NewTokens:
         }
         if not body["scope"]:
             del body["scope"]  # as oauth.views.normalise_token_response
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
         return body
 
 

@@ -10,6 +10,10 @@ the token endpoint renders as RFC 6749 §5.2 JSON.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import time
 import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -28,6 +32,9 @@ from oauth.grants import authorization_code, refresh
 from oauth.grants.records import CodeRecord, Event, NewTokens, RefreshRecord
 from oauth.grants.store import GrantStore
 from oauth.models import jti_of
+from oauth.validators import AuthsiteOAuth2Validator
+
+_validator = AuthsiteOAuth2Validator()
 
 
 def mint_tokens(
@@ -44,19 +51,28 @@ def mint_tokens(
     family_started: datetime,
     source_refresh_token_id: int | None = None,
     resource: list | None = None,
+    code: CodeRecord | None = None,
 ) -> NewTokens:
-    """Sign the access token (``tokens.mint_access_token``, DOT's generator) and draw the
-    refresh token (``tokens.generate_refresh_token``): the same claims on both paths."""
+    """Sign the access token (``tokens.mint_access_token``, DOT's generator), draw the
+    refresh token (``tokens.generate_refresh_token``) and, for ``openid``, sign the ID
+    token as oauthlib and the validator build it: the same claims on both paths."""
     request = SimpleNamespace(
         client=client,
+        client_id=client.client_id,
         grant_type=grant_type,
         user=user,
         scopes=scopes,
+        scope=None,
         resource=resource or None,
-        authsite_grant=SimpleNamespace(auth_time=auth_time) if auth_time else None,
+        authsite_grant=code if code is not None else None,
+        nonce=(code.nonce or None) if code is not None else None,
+        claims=json.loads(code.claims) if code is not None and code.claims else None,
     )
     lifetime = tokens.access_token_lifetime(request)
     access_token = tokens.mint_access_token(request)
+    id_token = id_token_jti = id_token_expires = None
+    if "openid" in scopes:
+        id_token, id_token_jti, id_token_expires = sign_id_token(access_token, request)
     return NewTokens(
         access_token=access_token,
         refresh_token=tokens.generate_refresh_token(request),
@@ -73,7 +89,31 @@ def mint_tokens(
         family_started=family_started,
         source_refresh_token_id=source_refresh_token_id,
         resource=list(resource or []),
+        id_token=id_token,
+        id_token_jti=id_token_jti,
+        id_token_expires=id_token_expires,
     )
+
+
+def sign_id_token(access_token: str, request) -> tuple[str, uuid.UUID, datetime]:
+    """The ID token of a token response (OIDC Core §3.1.3.3, §12.2), claim for claim what
+    oauthlib's ``add_id_token`` and the validator's ``finalize_id_token`` produce: ``aud``,
+    ``iat``, ``nonce`` (the code's), ``at_hash``, then ``get_id_token_dictionary`` (the
+    released claims, ``iss``, ``exp``, ``auth_time``, ``amr``/``acr``, ``sid``), a fresh
+    ``jti``, signed with the client's algorithm. Returns (JWT, jti, expiry of its row)."""
+    id_token = {"aud": request.client_id, "iat": int(time.time())}
+    if request.nonce is not None:
+        id_token["nonce"] = request.nonce
+    digest = hashlib.sha256(access_token.encode()).digest()
+    id_token["at_hash"] = base64.urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
+    id_claims, expiration_time = _validator.get_id_token_dictionary(
+        {"access_token": access_token}, None, request
+    )
+    id_token.update(**id_claims)
+    jti = uuid.uuid4()
+    id_token["jti"] = str(jti)
+    signed = tokens.sign(id_token, typ="JWT", algorithm=request.client.algorithm)
+    return signed, jti, expiration_time
 
 
 def issued_event(grant_type: str, client, user, scopes: list[str]) -> Event:
@@ -121,6 +161,7 @@ async def issue_redemption(
         family_grant_code_hash=record.code_hash,
         family_started=now,
         resource=record.resource,
+        code=record,
     )
     event = issued_event("authorization_code", client, record.user, scopes)
     if not await store.redeem_code(record, issued, event, now):

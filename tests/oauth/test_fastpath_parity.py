@@ -23,6 +23,7 @@ left out of the comparison and tested in tests/oauth/test_fastpath.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -751,7 +752,7 @@ for spec in json.loads(SPECS):
         redirect_uri="https://rp.example/cb", scope=spec["scope"],
         code_challenge=base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
         code_challenge_method="S256", auth_time=timezone.now() - timedelta(minutes=5),
-        amr="pwd", sid="parity-session")
+        amr="pwd otp", sid="parity-session", nonce="n-0S6_WzA2Mj")
     out.append([code, verifier])
 print(json.dumps(out))
 """
@@ -843,14 +844,36 @@ def test_a_refresh_is_served_natively_and_matches_dot(pair):
     assert narrowed[0].json()["scope"] == "email"
 
 
-def test_an_openid_code_exchange_is_left_to_dot_and_matches(pair):
-    """The ID token (OIDC Core §3.1.3.3) is DOT's: the fast path declines, both answer alike."""
+def assert_same_id_tokens(fast: httpx.Response, django: httpx.Response) -> None:
+    """OIDC Core §2, §3.1.3.6: the same header and claims, each bound to its access token."""
+    fast_header, fast_claims = claims_of(fast.json()["id_token"])
+    django_header, django_claims = claims_of(django.json()["id_token"])
+    assert fast_header == django_header
+    assert list(fast_claims) == list(django_claims)
+    for name in ("aud", "iss", "sub", "auth_time", "amr", "acr", "sid", "nonce", "email"):
+        assert fast_claims.get(name) == django_claims.get(name), name
+    assert fast_claims["exp"] - fast_claims["iat"] == django_claims["exp"] - django_claims["iat"]
+    for answer, claims in ((fast, fast_claims), (django, django_claims)):
+        digest = hashlib.sha256(answer.json()["access_token"].encode()).digest()
+        expected = base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+        assert claims["at_hash"] == expected
+
+
+def test_an_openid_code_exchange_is_served_natively_with_the_same_id_token(pair):
+    """OIDC Core §3.1.3.3: the ID token is built as DOT and the validator build it."""
     before = pair.served("token")
-    fast, django = exchanged_pair(pair, scope="openid profile")
-    assert fast.status_code == 200, fast.text
-    assert_same(fast, django)
-    assert "id_token" in fast.json()
-    assert pair.served("token") == before
+    fast, django = exchanged_pair(pair, scope="openid profile email")
+    assert_same_tokens(fast, django)
+    assert list(fast.json())[-1] == "id_token"
+    assert_same_id_tokens(fast, django)
+    assert pair.served("token") == before + 1
+    refreshed = (
+        refresh_on(pair, "fast", fast.json()["refresh_token"]),
+        refresh_on(pair, "django", django.json()["refresh_token"]),
+    )
+    assert_same_tokens(*refreshed)
+    assert_same_id_tokens(*refreshed)
+    assert pair.served("token") == before + 2
 
 
 def _introspect_both(pair, token: str):

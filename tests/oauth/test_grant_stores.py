@@ -319,3 +319,17 @@ def test_an_unknown_refresh_token_is_invalid(store, web):
     with pytest.raises(InvalidGrantError):
         rotate(store, app, "nope")
     assert not AuditEvent.objects.filter(action__startswith="oauth.token").exists()
+
+
+def test_an_openid_code_gets_an_id_token_recorded_with_its_access_token(store, web, alice):
+    """OIDC Core §3.1.3.3: an ID token in the response, its row bound to the access token."""
+    app, _secret = web
+    code, verifier = issue_code(app, alice, scope="openid email")
+    issued = redeem(store, app, code, verifier)
+    body = issued.response()
+    assert list(body)[-1] == "id_token"
+    access = AccessToken.objects.get(token_checksum=tokens.checksum(issued.access_token))
+    assert access.id_token is not None and access.id_token.jti == issued.id_token_jti
+    assert (access.id_token.user, access.id_token.scope) == (alice, "openid email")
+    refreshed = rotate(store, app, issued.refresh_token)
+    assert refreshed.id_token and refreshed.id_token_jti != issued.id_token_jti
