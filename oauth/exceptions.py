@@ -34,6 +34,61 @@ class OAuthError(AuthsiteError):
         return self.message
 
 
+class InvalidGrantError(OAuthError):
+    """RFC 6749 §5.2 ``invalid_grant``: the code or refresh token is unknown, expired,
+    spent, revoked, bound to another client or redirect URI, or fails its PKCE check.
+
+    The description is empty where oauthlib gives none, so the JSON carries no
+    ``error_description`` then, exactly as the token endpoint answers today.
+    ``spends_code`` is True when the code must be burnt anyway (oauthlib's order:
+    the code is claimed before PKCE and the redirect URI are checked).
+    """
+
+    spends_code = False
+
+    def __init__(self, description: str = "", *, spends_code: bool = False) -> None:
+        super().__init__("invalid_grant", description)
+        self.spends_code = spends_code
+
+
+class MissingCodeVerifierError(OAuthError):
+    """RFC 7636 §4.5: a code issued with a challenge (or any code, PKCE being required)
+    redeemed without ``code_verifier`` (``invalid_request``, oauthlib's description)."""
+
+    spends_code = True
+
+    def __init__(self) -> None:
+        super().__init__("invalid_request", "Code verifier required.")
+
+
+class InvalidScopeError(OAuthError):
+    """RFC 6749 §6: a refresh asked for a scope the original grant did not include."""
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__("invalid_scope", description)
+
+
+class CodeReplayedError(InvalidGrantError):
+    """A redeemed code came back with its PKCE verifier (OAuth 2.1 §4.1.3, RFC 9700 §4.5):
+    everything minted from it is revoked; the client still only sees ``invalid_grant``."""
+
+    def __init__(self, grant_code_hash: str, user) -> None:
+        super().__init__()
+        self.grant_code_hash = grant_code_hash
+        self.user = user
+
+
+class RefreshTokenReusedError(InvalidGrantError):
+    """A rotated or revoked refresh token came back (RFC 9700 §4.14.2): its whole family is
+    revoked; the client still only sees ``invalid_grant``."""
+
+    def __init__(self, token_family, application, user) -> None:
+        super().__init__()
+        self.token_family = token_family
+        self.application = application
+        self.user = user
+
+
 class ClaimsRequestError(AuthsiteError, ValueError):
     """The ``claims`` parameter is not a claims request (OIDC Core §5.5); the message says why.
 

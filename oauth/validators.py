@@ -7,8 +7,6 @@ services that native handlers can call too.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import re
@@ -26,6 +24,7 @@ from common.exceptions import ThrottledError
 from common.logging import current_request_var
 from oauth import claims, client_auth, consent, keys, revocation, services, signals, tokens
 from oauth.exceptions import ClaimsRequestError, InvalidJWT, OAuthError
+from oauth.grants import authorization_code, refresh
 from oauth.models import AccessToken, Grant, IDToken, RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -85,11 +84,6 @@ def check_authorization_parameters(parameters: list[tuple[str, str]]) -> None:
             claims.parse_claims_request(values["claims"])
         except ClaimsRequestError as exc:
             raise OAuthError("invalid_request", str(exc)) from None
-
-
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class AuthsiteOAuth2Validator(OAuth2Validator):
@@ -190,7 +184,7 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
             return False
         if grant.redeemed is not None:
             verifier = getattr(request, "code_verifier", None) or ""
-            if grant.code_challenge and verifier and s256(verifier) == grant.code_challenge:
+            if authorization_code.verifier_matches(grant, verifier):
                 revoked = services.revoke_code_tokens(tokens.checksum(code))
                 logger.warning(
                     "authorization code replayed by client %s: %d token(s) revoked",
@@ -406,16 +400,8 @@ class AuthsiteOAuth2Validator(OAuth2Validator):
 
 
 def refresh_token_lifetimes(application) -> tuple[timedelta, timedelta]:
-    """(idle, absolute) lifetime of the client's refresh tokens, else the server defaults."""
-    idle = (
-        application.refresh_token_idle_lifetime_seconds
-        or authsite_settings.REFRESH_TOKEN_IDLE_LIFETIME_SECONDS
-    )
-    absolute = (
-        application.refresh_token_absolute_lifetime_seconds
-        or authsite_settings.REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS
-    )
-    return timedelta(seconds=idle), timedelta(seconds=absolute)
+    """(idle, absolute) lifetime of the client's refresh tokens (``oauth.grants.refresh``)."""
+    return refresh.lifetimes(application)
 
 
 def load_access_token(token: str) -> AccessToken | None:

@@ -29,14 +29,16 @@ PLACEHOLDERS = (
 )
 
 
-def event_row(action: str, actor, target, details: dict, request) -> tuple:
+def event_row(
+    action: str, actor, target, details: dict, request, *, outcome: str = Outcome.SUCCESS
+) -> tuple:
     """One audit event as the values of :data:`COLUMNS`, its HMAC included."""
     actor_type, actor_id, actor_label = describe_actor(actor)
     target_type, target_id, target_label = describe_target(target)
     event = AuditEvent(
         occurred_at=datetime.now(UTC),
         action=action,
-        outcome=Outcome.SUCCESS,
+        outcome=outcome,
         actor_type=actor_type,
         actor_id=actor_id[:128],
         actor_label=actor_label[:255],

@@ -1,4 +1,14 @@
-"""The token endpoint's ``client_credentials`` success case, natively.
+"""The token endpoint's success cases, natively: ``client_credentials``, and the
+``authorization_code`` and ``refresh_token`` grants through ``oauth.grants``.
+
+The two user grants (``Endpoint.user_grant``) decide with the grant services
+(oauth/grants/services.py, held to DOT by the parity suite) and store with
+``oauth.grants.postgres``: the code's claim or the old pair's revocation, the
+new pair, its family binding and the audit event in ONE statement. Every error
+and every case it does not take (resource indicators, public clients,
+missing parameters) is declined to DOT before anything is written.
+
+For ``client_credentials``:
 
 What it proves before answering, each as the Django path decides it:
 the form (oauth/fastpath/http.py: no duplicates, no empty values, no query,
@@ -28,20 +38,36 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+from oauth2_provider.oauth2_validators import GRANT_TYPE_MAPPING
+
 from audit.events import Action, Outcome
 from audit.models import AuditEvent
 from common import metrics
 from oauth import tokens
-from oauth.exceptions import SigningKeyUnavailableError, TokenNotStoredError
+from oauth.exceptions import OAuthError, SigningKeyUnavailableError, TokenNotStoredError
 from oauth.fastpath import events
 from oauth.fastpath.backends import Statement, call_django
 from oauth.fastpath.clients import Clients
 from oauth.fastpath.http import NO_STORE, Response
+from oauth.grants import services
+from oauth.grants.postgres import PostgresGrantStore
 from oauth.models import AccessToken
 from oauth.validators import AuthsiteOAuth2Validator
 
 GRANT_TYPE = "client_credentials"
 PARAMETERS = frozenset({"grant_type", "scope", "client_id", "client_secret"})
+# The user grants: each with the parameters it may carry and those it must.
+CODE_PARAMETERS = frozenset(
+    {"grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret"}
+)
+REFRESH_PARAMETERS = frozenset(
+    {"grant_type", "refresh_token", "scope", "client_id", "client_secret"}
+)
+REQUIRED = {
+    "authorization_code": ("code", "redirect_uri", "code_verifier"),
+    "refresh_token": ("refresh_token",),
+}
+ALLOWED = {"authorization_code": CODE_PARAMETERS, "refresh_token": REFRESH_PARAMETERS}
 # scope = scope-token *( SP scope-token ); scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*")
 
@@ -79,8 +105,13 @@ class Endpoint:
         self.clients = clients
 
     async def handle(self, request) -> Response | None:
-        form = request.form(PARAMETERS)
-        if form is None or form.get("grant_type") != GRANT_TYPE:
+        form = request.form(PARAMETERS | CODE_PARAMETERS | REFRESH_PARAMETERS)
+        if form is None:
+            return None
+        grant_type = form.get("grant_type")
+        if grant_type in ALLOWED:
+            return await self.user_grant(request, form, grant_type)
+        if grant_type != GRANT_TYPE or not form.keys() <= PARAMETERS:
             return None
         client = await self.clients.authenticate(request, form)
         if client is None:
@@ -117,6 +148,53 @@ class Endpoint:
         return Response(
             200, json.dumps(body).encode(), [("Content-Type", "application/json"), *NO_STORE]
         )
+
+    async def user_grant(self, request, form: dict, grant_type: str) -> Response | None:
+        """``authorization_code`` and ``refresh_token`` through ``oauth.grants.services``.
+
+        Only the success case is answered here. The decision runs first and
+        writes nothing; any error it raises (replay, reuse, PKCE, redirect URI,
+        scope, lifetimes) declines, and DOT answers it and does what it implies
+        (burn the code, revoke the family, audit) exactly as without the fast
+        path. Declined as well: a resource-bound grant, an ``openid`` grant of a client
+        without an ID token algorithm, and a claim lost to a parallel request
+        (which DOT then sees as the replay or reuse it is). The ID token is
+        built as oauthlib and the validator build it (``services.sign_id_token``).
+        """
+        if not form.keys() <= ALLOWED[grant_type]:
+            return None
+        if any(name not in form for name in REQUIRED[grant_type]):
+            return None
+        client = await self.clients.authenticate(request, form)
+        # DOT's validate_grant_type: which registered grants allow this one.
+        if client is None or not client.allows_grant_type(*GRANT_TYPE_MAPPING[grant_type]):
+            return None
+        if not client.is_usable(None):
+            return None
+        store = PostgresGrantStore(self.backends, request)
+        now = datetime.now(UTC)
+        code = grant_type == "authorization_code"
+        try:
+            if code:
+                record, scopes = await services.prepare_redemption(store, client, form, now)
+            else:
+                record, scopes = await services.prepare_rotation(store, client, form, now)
+        except OAuthError:
+            return None
+        if record.resource:
+            return None  # RFC 8707 audiences: DOT's
+        if "openid" in scopes and client.algorithm not in ("RS256", "ES256"):
+            return None  # no ID token algorithm: DOT says what it says
+        try:
+            if code:
+                issued = await services.issue_redemption(store, client, record, scopes, now)
+            else:
+                issued = await services.issue_rotation(store, client, record, scopes, now)
+        except (OAuthError, SigningKeyUnavailableError):
+            return None
+        action = Action.TOKEN_ISSUED if code else Action.TOKEN_REFRESHED
+        metrics.audit_events_total.labels(action, Outcome.SUCCESS).inc()
+        return Response.json(issued.response(), 200, NO_STORE)
 
 
 def granted_scopes(client, requested: str | None) -> list[str] | None:

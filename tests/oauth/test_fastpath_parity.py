@@ -23,6 +23,7 @@ left out of the comparison and tested in tests/oauth/test_fastpath.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -152,6 +153,9 @@ def pair(tmp_path_factory, postgres_url, redis_url):
         ),
         "public": _create(
             env, "--name", "App", "--public", "--redirect-uri", "https://rp.example/cb"
+        ),
+        "web2": _create(
+            env, "--name", "Web 2", "--confidential", "--redirect-uri", "https://rp.example/cb"
         ),
     }
     seeded = manage(
@@ -1001,3 +1005,305 @@ def test_userinfo_requests_match_django(pair, userinfo_tokens, case):
     method = request.pop("method", "GET")
     fast, django = pair.both(method, USERINFO, **request)
     assert_same_userinfo(fast, django)
+
+
+# --- the user grants: authorization code and refresh token ----------------------------------
+
+REDIRECT_URI = "https://rp.example/cb"
+CODES = """
+import base64, hashlib, json, secrets
+from datetime import timedelta
+from django.utils import timezone
+from accounts.models import User
+from oauth.models import Application, Grant
+user = User.objects.get(username="parity")
+out = []
+for spec in json.loads(SPECS):
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    code = secrets.token_urlsafe(32)
+    Grant.objects.create(
+        application=Application.objects.get(client_id=spec["client_id"]), user=user, code=code,
+        expires=timezone.now() + timedelta(seconds=spec["expires_in"]),
+        redirect_uri="https://rp.example/cb", scope=spec["scope"],
+        code_challenge=base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+        code_challenge_method="S256", auth_time=timezone.now() - timedelta(minutes=5),
+        amr="pwd otp", sid="parity-session", nonce="n-0S6_WzA2Mj")
+    out.append([code, verifier])
+print(json.dumps(out))
+"""
+
+
+def issue_codes(pair, count: int, *, scope="profile email", expires_in=300, client="web"):
+    """``count`` authorization codes of ``client`` for the parity user, as the authorization
+    endpoint stores them (PKCE S256, the sign-in's auth_time): [(code, verifier), ...]."""
+    specs = [
+        {"client_id": pair.clients[client]["client_id"], "scope": scope, "expires_in": expires_in}
+    ] * count
+    shell = CODES.replace("json.loads(SPECS)", f"json.loads({json.dumps(json.dumps(specs))})")
+    made = manage(pair.env, "shell", "-c", shell)
+    assert made.returncode == 0, made.stderr
+    return [tuple(item) for item in json.loads(made.stdout.strip().splitlines()[-1])]
+
+
+def exchange_on(pair, server: str, code: str, verifier: str | None, client="web", **change):
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        **change,
+    }
+    data = {name: value for name, value in data.items() if value is not None}
+    http = pair.fast if server == "fast" else pair.django
+    return http.post("/oauth/token", data=data, auth=auth(pair.clients[client]))
+
+
+def refresh_on(pair, server: str, refresh_token: str, client="web", **extra):
+    http = pair.fast if server == "fast" else pair.django
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+    return http.post("/oauth/token", data=data, auth=auth(pair.clients[client]))
+
+
+def exchanged_pair(pair, **codes) -> tuple[httpx.Response, httpx.Response]:
+    """One code redeemed on each server (each its own code): (fast, django)."""
+    (fast_code, fast_verifier), (django_code, django_verifier) = issue_codes(pair, 2, **codes)
+    return (
+        exchange_on(pair, "fast", fast_code, fast_verifier),
+        exchange_on(pair, "django", django_code, django_verifier),
+    )
+
+
+def assert_same_tokens(fast: httpx.Response, django: httpx.Response) -> None:
+    """Same response shape, and access tokens with the same header and claims."""
+    assert fast.status_code == 200, fast.text
+    assert_same(fast, django)
+    assert fast.json()["scope"] == django.json()["scope"]
+    fast_header, fast_claims = claims_of(fast.json()["access_token"])
+    django_header, django_claims = claims_of(django.json()["access_token"])
+    assert fast_header == django_header
+    assert list(fast_claims) == list(django_claims)
+    for name in ("iss", "sub", "aud", "client_id", "scope", "auth_time"):
+        assert fast_claims.get(name) == django_claims.get(name), name
+    assert fast_claims["exp"] - fast_claims["iat"] == fast.json()["expires_in"]
+
+
+def test_a_code_exchange_is_served_natively_and_matches_dot(pair):
+    """RFC 6749 §4.1.3, §5.1: the same answer, the same access-token claims."""
+    before = pair.served("token")
+    fast, django = exchanged_pair(pair)
+    assert_same_tokens(fast, django)
+    assert pair.served("token") == before + 1
+
+
+def test_a_refresh_is_served_natively_and_matches_dot(pair):
+    """RFC 6749 §6: refresh tokens minted by either server rotate alike on both."""
+    fast, django = exchanged_pair(pair)
+    before = pair.served("token")
+    refreshed = (
+        refresh_on(pair, "fast", fast.json()["refresh_token"]),
+        refresh_on(pair, "django", django.json()["refresh_token"]),
+    )
+    assert_same_tokens(*refreshed)
+    assert pair.served("token") == before + 1
+    crossed = (
+        refresh_on(pair, "fast", refreshed[1].json()["refresh_token"]),
+        refresh_on(pair, "django", refreshed[0].json()["refresh_token"]),
+    )
+    assert_same_tokens(*crossed)
+    assert pair.served("token") == before + 2
+    narrowed = (
+        refresh_on(pair, "fast", crossed[0].json()["refresh_token"], scope="email"),
+        refresh_on(pair, "django", crossed[1].json()["refresh_token"], scope="email"),
+    )
+    assert_same_tokens(*narrowed)
+    assert narrowed[0].json()["scope"] == "email"
+
+
+def assert_same_id_tokens(fast: httpx.Response, django: httpx.Response) -> None:
+    """OIDC Core §2, §3.1.3.6: the same header and claims, each bound to its access token."""
+    fast_header, fast_claims = claims_of(fast.json()["id_token"])
+    django_header, django_claims = claims_of(django.json()["id_token"])
+    assert fast_header == django_header
+    assert list(fast_claims) == list(django_claims)
+    for name in ("aud", "iss", "sub", "auth_time", "amr", "acr", "sid", "nonce", "email"):
+        assert fast_claims.get(name) == django_claims.get(name), name
+    assert fast_claims["exp"] - fast_claims["iat"] == django_claims["exp"] - django_claims["iat"]
+    for answer, claims in ((fast, fast_claims), (django, django_claims)):
+        digest = hashlib.sha256(answer.json()["access_token"].encode()).digest()
+        expected = base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+        assert claims["at_hash"] == expected
+
+
+def test_an_openid_code_exchange_is_served_natively_with_the_same_id_token(pair):
+    """OIDC Core §3.1.3.3: the ID token is built as DOT and the validator build it."""
+    before = pair.served("token")
+    fast, django = exchanged_pair(pair, scope="openid profile email")
+    assert_same_tokens(fast, django)
+    assert list(fast.json())[-1] == "id_token"
+    assert_same_id_tokens(fast, django)
+    assert pair.served("token") == before + 1
+    refreshed = (
+        refresh_on(pair, "fast", fast.json()["refresh_token"]),
+        refresh_on(pair, "django", django.json()["refresh_token"]),
+    )
+    assert_same_tokens(*refreshed)
+    assert_same_id_tokens(*refreshed)
+    assert pair.served("token") == before + 2
+
+
+def _introspect_both(pair, token: str):
+    return pair.both(
+        "POST", "/oauth/introspect", data={"token": token}, auth=auth(pair.clients["service"])
+    )
+
+
+def test_user_grant_tokens_introspect_and_revoke_identically(pair):
+    """RFC 7662 §2.2, RFC 7009 §2.1: tokens from either server's grants answer the same on
+    both, and a refresh ends the access token it replaced on both."""
+    fast, django = exchanged_pair(pair)
+    for minted in (fast, django):
+        answers = _introspect_both(pair, minted.json()["access_token"])
+        assert answers[0].json()["active"] is True
+        assert answers[0].json() == answers[1].json()
+    refreshed = refresh_on(pair, "fast", fast.json()["refresh_token"])
+    assert refreshed.status_code == 200
+    answers = _introspect_both(pair, fast.json()["access_token"])
+    assert answers[0].json() == answers[1].json() == {"active": False}
+    web = pair.clients["web"]
+    revoked = pair.django.post(
+        "/oauth/revoke", data={"token": refreshed.json()["refresh_token"]}, auth=auth(web)
+    )
+    assert revoked.status_code == 200
+    answers = _introspect_both(pair, refreshed.json()["access_token"])
+    assert answers[0].json() == answers[1].json() == {"active": False}
+
+
+CODE_ERRORS = {
+    "wrong verifier": dict(code_verifier="w" * 43),
+    "missing verifier": dict(code_verifier=None),
+    "wrong redirect_uri": dict(redirect_uri="https://rp.example/other"),
+    "code for another client": dict(client="web2"),
+    "wrong client secret": dict(secret="wrong"),
+    "code in the query": dict(query=True),
+    "unknown code": dict(code="no-such-code"),
+}
+
+
+@pytest.mark.parametrize("case", list(CODE_ERRORS))
+def test_a_code_exchange_error_matches_dot(pair, case):
+    """RFC 6749 §4.1.3, §5.2, RFC 7636 §4.6: the same error on both, and afterwards the
+    code is in the same state on both (a failed PKCE or redirect_uri check spends it)."""
+    change = dict(CODE_ERRORS[case])
+    answers, retries = [], []
+    for server, (code, verifier) in zip(("fast", "django"), issue_codes(pair, 2), strict=True):
+        http = pair.fast if server == "fast" else pair.django
+        client = pair.clients[change.get("client", "web")]
+        data = {
+            "grant_type": "authorization_code",
+            "code": change.get("code", code),
+            "redirect_uri": change.get("redirect_uri", REDIRECT_URI),
+            "code_verifier": change.get("code_verifier", verifier),
+        }
+        data = {name: value for name, value in data.items() if value is not None}
+        credentials = (client["client_id"], change.get("secret", client["client_secret"]))
+        if change.get("query"):
+            answers.append(http.post("/oauth/token", params=data, data={}, auth=credentials))
+        else:
+            answers.append(http.post("/oauth/token", data=data, auth=credentials))
+        retries.append(exchange_on(pair, server, code, verifier))
+    assert answers[0].status_code >= 400
+    assert_same(*answers)
+    assert retries[0].status_code == retries[1].status_code, (retries[0].text, retries[1].text)
+    assert_same(*retries)
+
+
+def test_an_expired_code_matches_dot(pair):
+    (fast_code, fast_verifier), (django_code, django_verifier) = issue_codes(pair, 2, expires_in=-1)
+    fast = exchange_on(pair, "fast", fast_code, fast_verifier)
+    django = exchange_on(pair, "django", django_code, django_verifier)
+    assert fast.json()["error"] == "invalid_grant"
+    assert_same(fast, django)
+
+
+def test_a_replayed_code_revokes_the_family_on_both(pair):
+    """RFC 9700 §4.5, OAuth 2.1 §4.1.3: the replay is invalid_grant, and every token the
+    code minted (and its refreshes minted since) is inactive on both servers."""
+    codes = issue_codes(pair, 2)
+    first, refreshed, replays = [], [], []
+    for server, (code, verifier) in zip(("fast", "django"), codes, strict=True):
+        first.append(exchange_on(pair, server, code, verifier))
+        refreshed.append(refresh_on(pair, server, first[-1].json()["refresh_token"]))
+        replays.append(exchange_on(pair, server, code, verifier))
+    assert replays[0].json()["error"] == "invalid_grant"
+    assert_same(*replays)
+    for answer in refreshed:
+        introspected = _introspect_both(pair, answer.json()["access_token"])
+        assert introspected[0].json() == introspected[1].json() == {"active": False}
+        again = (
+            refresh_on(pair, "fast", answer.json()["refresh_token"]),
+            refresh_on(pair, "django", answer.json()["refresh_token"]),
+        )
+        assert again[0].json()["error"] == "invalid_grant"
+        assert_same(*again)
+
+
+def test_a_reused_refresh_token_revokes_the_family_on_both(pair):
+    """RFC 9700 §4.14.2: a rotated refresh token that comes back is invalid_grant, and the
+    whole family (the newest pair included) ends on both servers."""
+    fast, django = exchanged_pair(pair)
+    rotated = (
+        refresh_on(pair, "fast", fast.json()["refresh_token"]),
+        refresh_on(pair, "django", django.json()["refresh_token"]),
+    )
+    reused = (
+        refresh_on(pair, "fast", fast.json()["refresh_token"]),
+        refresh_on(pair, "django", django.json()["refresh_token"]),
+    )
+    assert reused[0].json()["error"] == "invalid_grant"
+    assert_same(*reused)
+    for answer in rotated:
+        introspected = _introspect_both(pair, answer.json()["access_token"])
+        assert introspected[0].json() == introspected[1].json() == {"active": False}
+        newest = (
+            refresh_on(pair, "fast", answer.json()["refresh_token"]),
+            refresh_on(pair, "django", answer.json()["refresh_token"]),
+        )
+        assert_same(*newest)
+        assert newest[0].json()["error"] == "invalid_grant"
+
+
+REFRESH_ERRORS = {
+    "scope widening": dict(scope="profile email roles"),
+    "unknown scope": dict(scope="nonexistent"),
+    "wrong client secret": dict(secret="wrong"),
+    "another client": dict(client="web2"),
+    "unknown refresh token": dict(refresh_token="no-such-token"),
+    "no refresh token": dict(refresh_token=None),
+    "an access token": dict(refresh_token="ACCESS"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFRESH_ERRORS))
+def test_a_refresh_error_matches_dot(pair, case):
+    """RFC 6749 §6, §5.2: the same error on both, and the presented token is still usable
+    (or not) alike on both afterwards."""
+    change = dict(REFRESH_ERRORS[case])
+    minted = exchanged_pair(pair)
+    answers, retries = [], []
+    for server, token in zip(("fast", "django"), minted, strict=True):
+        http = pair.fast if server == "fast" else pair.django
+        client = pair.clients[change.get("client", "web")]
+        presented = change.get("refresh_token", token.json()["refresh_token"])
+        if presented == "ACCESS":
+            presented = token.json()["access_token"]
+        data = {"grant_type": "refresh_token", "refresh_token": presented}
+        if "scope" in change:
+            data["scope"] = change["scope"]
+        data = {name: value for name, value in data.items() if value is not None}
+        credentials = (client["client_id"], change.get("secret", client["client_secret"]))
+        answers.append(http.post("/oauth/token", data=data, auth=credentials))
+        retries.append(refresh_on(pair, server, token.json()["refresh_token"]))
+    assert answers[0].status_code >= 400
+    assert_same(*answers)
+    assert_same(*retries)
