@@ -501,6 +501,25 @@ class AuthsiteSettings:
         """,
     )
 
+    PASSWORD_HASH_CONCURRENCY = Setting(
+        int,
+        0,
+        doc="""Password hashes (Argon2id) one server process runs at once; 0 means one per
+        CPU the process may use. Each hash takes the hasher's ``memory_cost`` (100 MiB with
+        Django's parameters) and a core for tens of milliseconds, so this bounds a worker's
+        memory. Sign-ins beyond it wait, holding no database connection
+        (accounts/password_work.py).
+        """,
+    )
+
+    PASSWORD_HASH_WAIT_SECONDS = Setting(
+        float,
+        5.0,
+        doc="""How long a sign-in waits for a free password-hash slot before the server
+        answers 503 with ``Retry-After`` (nothing is counted or audited for it).
+        """,
+    )
+
     SIGNIN_RECORD_RETENTION_DAYS = Setting(
         int,
         7,
