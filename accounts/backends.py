@@ -62,6 +62,7 @@ class UsernameOrEmailBackend(ModelBackend):
         record_failed_sign_in(request, attempted, reason=lockout.BAD_CREDENTIALS)
         return None
 
+
 def record_failed_sign_in(request, attempted, *, reason: str) -> None:
     """Count and audit one failed sign-in: ``reason`` is "locked" when the source was
     refused without a password check, else "bad_credentials"."""
