@@ -503,20 +503,23 @@ class AuthsiteSettings:
 
     PASSWORD_HASH_CONCURRENCY = Setting(
         int,
-        0,
+        1,
         doc="""Password hashes (Argon2id) one server process runs at once; 0 means one per
-        CPU the process may use. Each hash takes the hasher's ``memory_cost`` (100 MiB with
-        Django's parameters) and a core for tens of milliseconds, so this bounds a worker's
-        memory. Sign-ins beyond it wait, holding no database connection
+        CPU the process may use. Django's Argon2id runs 8 lanes in parallel threads, so one
+        hash already spreads over the cores; each also takes the hasher's ``memory_cost``
+        (100 MiB), so this bounds a worker's memory to its idle size plus this many times
+        that. Sign-ins beyond it wait, holding no database connection
         (accounts/password_work.py).
         """,
     )
 
     PASSWORD_HASH_WAIT_SECONDS = Setting(
         float,
-        5.0,
+        10.0,
         doc="""How long a sign-in waits for a free password-hash slot before the server
-        answers 503 with ``Retry-After`` (nothing is counted or audited for it).
+        answers 503 with ``Retry-After`` (nothing is counted or audited for it). Keep it
+        above the connections a worker holds open divided by the sign-ins per second it
+        verifies, or a burst is refused rather than queued.
         """,
     )
 
