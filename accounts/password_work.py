@@ -9,7 +9,7 @@ the whole time until the pool runs dry and unrelated requests get 503s.
 
 :func:`password_slot` is the one gate: it returns the request's database
 connection to the pool, waits up to ``AUTHSITE_PASSWORD_HASH_WAIT_SECONDS``
-for one of ``AUTHSITE_PASSWORD_HASH_CONCURRENCY`` slots (default 1; 0: one per usable
+for one of ``AUTHSITE_PASSWORD_HASH_CONCURRENCY`` slots (0, the default: one per usable
 CPU) and raises :class:`~common.exceptions.BusyError` (a 503 with
 ``Retry-After``) when none frees in time, before anything is counted or
 audited. Inside the slot, :func:`release_connection` hands the connection

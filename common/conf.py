@@ -503,13 +503,12 @@ class AuthsiteSettings:
 
     PASSWORD_HASH_CONCURRENCY = Setting(
         int,
-        1,
+        0,
         doc="""Password hashes (Argon2id) one server process runs at once; 0 means one per
-        CPU the process may use. Django's Argon2id runs 8 lanes in parallel threads, so one
-        hash already spreads over the cores; each also takes the hasher's ``memory_cost``
-        (100 MiB), so this bounds a worker's memory to its idle size plus this many times
-        that. Sign-ins beyond it wait, holding no database connection
-        (accounts/password_work.py).
+        CPU the process may use. Each takes the hasher's ``memory_cost`` (100 MiB) while it
+        runs, so a worker's memory peaks at its idle size plus this many times that; one
+        per core keeps the cores busy (one 8-lane hash alone does not). Sign-ins beyond it
+        wait, holding no database connection (accounts/password_work.py).
         """,
     )
 
