@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from oauth2_provider.models import (
+    clear_expired,
     get_access_token_model,
     get_application_model,
     get_grant_model,
@@ -129,8 +130,6 @@ def clear_expired_tokens(*, now=None, batch_size: int = BATCH_SIZE) -> CleanupRe
     now = now or timezone.now()
     report = CleanupReport()
     if connection.vendor != "postgresql":  # the embedded SQLite mode: DOT's way is fine there
-        from oauth2_provider.models import clear_expired
-
         clear_expired()
         return report
     for kind, table, sql, params in _statements(now):
