@@ -5,6 +5,8 @@ login, the OAuth authorize login, any API) goes through this backend, so the
 lockout applies to all of them alike (ASVS 6.3.4). The backend records every
 failed sign-in itself (``auth.login.failed`` with the reason, and the
 ``failed`` login metric): it is the only place that knows why one failed.
+Each attempt hashes inside one of the process's password-hash slots and holds
+no database connection while it hashes (accounts/password_work.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.contrib.auth.backends import ModelBackend
 
 from accounts import lockout
 from accounts.exceptions import SignInLockedError
+from accounts.password_work import password_slot, release_connection
 from audit.events import Action, Outcome
 from audit.services import record
 from common.logging import printable
@@ -29,12 +32,20 @@ class UsernameOrEmailBackend(ModelBackend):
         if not username or password is None:
             record_failed_sign_in(request, attempted, reason=lockout.BAD_CREDENTIALS)
             return None
+        # One password-hash slot per attempt, taken before anything is counted: a sign-in
+        # that finds none within the wait is a 503 that changed nothing (no count, no event).
+        with password_slot():
+            return self._authenticate(request, username, password, attempted)
+
+    def _authenticate(self, request, username, password, attempted):
         User = get_user_model()
         try:
             user = User.objects.get_by_login(username)
         except User.DoesNotExist:
             user = None
         attempt = lockout.start_attempt(username, user, client_ip(request))
+        # No pooled connection waits on the hash below; the next query takes one again.
+        release_connection()
         if attempt.locked:
             # Refused without looking at the password, after the same hash as any attempt.
             User().set_password(password)

@@ -33,6 +33,7 @@ from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
 from authsite.context_processors import branding
+from common.exceptions import BusyError
 
 logger = logging.getLogger(__name__)
 
@@ -96,14 +97,16 @@ def error_page(request, status: int) -> HttpResponse:
     return response
 
 
-def error_response(request, status: int, description: str | None = None) -> HttpResponse:
+def error_response(
+    request, status: int, description: str | None = None, *, retry_after: int | None = None
+) -> HttpResponse:
     """JSON on a machine endpoint, the branded page elsewhere; 503 says when to retry."""
     if is_machine_path(request.path):
         response = json_error(status, description=description)
     else:
         response = error_page(request, status)
     if status == 503:
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(retry_after or RETRY_AFTER_SECONDS)
     return response
 
 
@@ -149,6 +152,14 @@ def database_unavailable(request, exc: BaseException) -> HttpResponse:
     logger.warning("database unavailable, answering 503: %s", type(exc).__name__)
     response = error_response(request, 503)
     # The line above is the record: no second one, as an ERROR, from django.request.
+    response._has_been_logged = True
+    return response
+
+
+def busy(request, exc: BusyError) -> HttpResponse:
+    """A bound kept on purpose is full (accounts/password_work.py): 503 with its Retry-After."""
+    logger.warning("busy, answering 503: %s", exc.code)
+    response = error_response(request, 503, exc.message, retry_after=exc.retry_after)
     response._has_been_logged = True
     return response
 

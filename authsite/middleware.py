@@ -21,6 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddlewar
 from authsite import errors
 from common import metrics
 from common.conf import authsite_settings
+from common.exceptions import BusyError
 from common.logging import current_request_var, printable, request_id_var
 from common.net import resolve_client_ip
 from common.web import CONTENT_SECURITY_POLICY, REQUEST_ID_HEADER, request_id_from
@@ -73,9 +74,11 @@ class RequestContextMiddleware:
         return started, token
 
     def process_exception(self, request, exception):
-        """A view that cannot reach the database answers 503, not a 500 with a traceback."""
+        """A view without its database, or a bound kept full, answers 503 (no traceback)."""
         if errors.is_database_unavailable(exception):
             return errors.database_unavailable(request, exception)
+        if isinstance(exception, BusyError):
+            return errors.busy(request, exception)
         return None
 
     def process_response(self, request, response, started: float):

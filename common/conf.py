@@ -501,6 +501,27 @@ class AuthsiteSettings:
         """,
     )
 
+    PASSWORD_HASH_CONCURRENCY = Setting(
+        int,
+        0,
+        doc="""Password hashes (Argon2id) one server process runs at once; 0 means one per
+        CPU the process may use. Each takes the hasher's ``memory_cost`` (100 MiB) while it
+        runs, so a worker's memory peaks at its idle size plus this many times that; one
+        per core keeps the cores busy (one 8-lane hash alone does not). Sign-ins beyond it
+        wait, holding no database connection (accounts/password_work.py).
+        """,
+    )
+
+    PASSWORD_HASH_WAIT_SECONDS = Setting(
+        float,
+        10.0,
+        doc="""How long a sign-in waits for a free password-hash slot before the server
+        answers 503 with ``Retry-After`` (nothing is counted or audited for it). Keep it
+        above the connections a worker holds open divided by the sign-ins per second it
+        verifies, or a burst is refused rather than queued.
+        """,
+    )
+
     SIGNIN_RECORD_RETENTION_DAYS = Setting(
         int,
         7,

@@ -71,3 +71,20 @@ class ThrottledError(AuthsiteError):
         return cls(
             f"{reason} {try_again_message(retry_after)}", retry_after=retry_after, scope=scope
         )
+
+
+class BusyError(AuthsiteError):
+    """The server is at a capacity bound it keeps on purpose (not broken): answer 503.
+
+    Raised when work that must be bounded per process (password hashing) found no
+    free slot within its wait; ``retry_after`` is the seconds a client should wait.
+    The request changed nothing, so a retry is safe.
+    """
+
+    code = "temporarily_unavailable"
+    status = 503
+    message = "The service is busy. Please try again in a few seconds."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, int(retry_after))

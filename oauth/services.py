@@ -8,8 +8,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from oauth2_provider.models import clear_expired
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from audit.events import Action
 from audit.services import record
-from oauth import consent, signals, tokens
+from oauth import cleanup, consent, signals, tokens
 from oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
 from oauth.revocation import revoke_access_tokens
 
@@ -244,7 +242,8 @@ def revoke_code_tokens(grant_code_hash: str) -> int:
 def clear_expired_tokens() -> None:
     """Delete expired authorization codes and access, refresh and ID tokens.
 
-    Delegates to django-oauth-toolkit's batched ``clear_expired``, which
-    respects the refresh-token grace and expiry settings.
+    In short transactions over primary-key ranges (oauth/cleanup.py), not
+    DOT's ``clear_expired``, which recounts the expired set per batch and
+    never reaches refresh tokens under authsite's per-client lifetimes.
     """
-    clear_expired()
+    cleanup.clear_expired_tokens()
