@@ -29,6 +29,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.peers import install
 from bench.peers.harness import (
@@ -72,6 +73,8 @@ class DotPlainTarget(Target):
             or os.environ.get("BENCH_DOT_DATABASE_URL")
             or peer_database_url("bench_dot")
         )
+        # Only this peer's PostgreSQL backends count towards its server CPU.
+        self.database_names = (urlsplit(self.database_url).path.lstrip("/"),)
         self.workers = workers or os.cpu_count() or 1
         if plain_secrets is None:
             plain_secrets = os.environ.get("BENCH_DOT_PLAIN_SECRETS", "") in ("1", "true", "yes")

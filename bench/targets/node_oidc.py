@@ -25,7 +25,7 @@ import secrets
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from bench.peers import install
 from bench.peers.harness import (
@@ -71,6 +71,8 @@ class NodeOidcTarget(Target):
             or os.environ.get("BENCH_NODE_DATABASE_URL")
             or peer_database_url("bench_node")
         )
+        # Only this peer's PostgreSQL backends count towards its server CPU.
+        self.database_names = (urlsplit(self.database_url).path.lstrip("/"),)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.pool_size = pool_size
