@@ -14,7 +14,14 @@ CPU) and raises :class:`~common.exceptions.BusyError` (a 503 with
 ``Retry-After``) when none frees in time, before anything is counted or
 audited. Inside the slot, :func:`release_connection` hands the connection
 back again right before each hash; Django opens one from the pool on the next
-query. Inside a transaction nothing is released (the transaction needs it).
+query. Inside a transaction nothing is released (the transaction needs it), so
+flows that store a new password hash it first, with :func:`hash_password`, and
+open their transaction afterwards.
+
+Every Argon2id run a request can cause goes through this gate: the sign-in
+backend, :func:`check_password` (the current password re-entered to change the
+password or e-mail address or to manage MFA) and :func:`hash_password` (reset,
+change, registration, an operator's new password).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.contrib.auth.hashers import make_password
 from django.db import connection
 
 from common.conf import authsite_settings
@@ -73,3 +81,25 @@ def password_slot() -> Iterator[None]:
         yield
     finally:
         semaphore.release()
+
+
+def hash_password(raw_password: str) -> str:
+    """The stored form of ``raw_password`` (Argon2id), hashed inside a slot.
+
+    Call it before opening the transaction that stores the result: inside one, the
+    connection cannot be handed back and would be held for the whole hash.
+    """
+    with password_slot():
+        release_connection()
+        return make_password(raw_password)
+
+
+def check_password(user, raw_password: str) -> bool:
+    """``user.check_password`` inside a slot, with no pooled connection held across it.
+
+    Django re-hashes and saves an outdated stored hash after a match; that save takes
+    a connection from the pool again.
+    """
+    with password_slot():
+        release_connection()
+        return user.check_password(raw_password)

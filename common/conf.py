@@ -515,7 +515,8 @@ class AuthsiteSettings:
     PASSWORD_HASH_WAIT_SECONDS = Setting(
         float,
         10.0,
-        doc="""How long a sign-in waits for a free password-hash slot before the server
+        doc="""How long a request that hashes a password (sign-in, reset, change, registration,
+        a re-entered current password) waits for a free slot before the server
         answers 503 with ``Retry-After`` (nothing is counted or audited for it). Keep it
         above the connections a worker holds open divided by the sign-ins per second it
         verifies, or a burst is refused rather than queued.

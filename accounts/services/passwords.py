@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import base36_to_int, urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from accounts import emails
+from accounts import emails, password_work
 from accounts.emails import absolute_url
 from accounts.exceptions import (
     InvalidResetLinkError,
@@ -70,7 +70,7 @@ def verify_current_password(user, password: str, *, action: str, request=None) -
             scope=PASSWORD_CHECK_SCOPE,
         )
     too_long = len(password or "") > authsite_settings.PASSWORD_MAX_LENGTH
-    if too_long or not user.check_password(password):
+    if too_long or not password_work.check_password(user, password):
         ratelimit.hit(_password_check_key(user), limit=limit, window_seconds=3600)
         _record_failed_check(user, action, request, reason="wrong_current_password")
         raise WrongCurrentPasswordError()
@@ -242,13 +242,15 @@ def reset_password(uidb64: str, token: str, new_password: str, *, request=None):
         )
         raise InvalidResetLinkError()
     password_validation.validate_password(new_password, user)
+    hashed = password_work.hash_password(new_password)  # before the transaction
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not reset_tokens.check_token(user, token):  # spent by a concurrent request
             raise InvalidResetLinkError()
-        user.set_password(new_password)
+        user.password = hashed
         user.email_verified = True
         user.save(update_fields=["password", "email_verified"])
+        password_validation.password_changed(new_password, user)
         # The session of this request is left in place (deleting it under the
         # response would fail its save); if it was signed in as this user, the
         # new password hash signs it out at its next request.
@@ -261,6 +263,14 @@ def reset_password(uidb64: str, token: str, new_password: str, *, request=None):
             reason="reset",
         )
     return user
+
+
+def _store_password(user, hashed: str, raw_password: str) -> None:
+    """Save a password hashed beforehand, as ``set_password`` + ``save`` would (the
+    validators' ``password_changed`` hook included)."""
+    user.password = hashed
+    user.save(update_fields=["password"])
+    password_validation.password_changed(raw_password, user)
 
 
 def _after_password_set(user, request, *, keep: str | None, action: str, reason: str) -> None:
@@ -304,9 +314,9 @@ def change_password(user, current_password: str, new_password: str, *, request=N
     # Outside the transaction: a failure's audit row must survive the error.
     verify_current_password(user, current_password, action=Action.PASSWORD_CHANGED, request=request)
     password_validation.validate_password(new_password, user)
+    hashed = password_work.hash_password(new_password)  # before the transaction
     with transaction.atomic():
-        user.set_password(new_password)
-        user.save(update_fields=["password"])
+        _store_password(user, hashed, new_password)
         keep = None
         if request is not None and hasattr(request, "session"):
             _keep_current_session(request, user)
@@ -325,9 +335,9 @@ def set_password_for_user(user, new_password: str, *, source: str) -> int:
     is trusted; the policy still applies. Raises ``ValidationError`` (policy).
     """
     password_validation.validate_password(new_password, user)
+    hashed = password_work.hash_password(new_password)
     with transaction.atomic():
-        user.set_password(new_password)
-        user.save(update_fields=["password"])
+        _store_password(user, hashed, new_password)
         ended = end_sessions(user)
         credentials_changed.send(
             sender=type(user), user=user, request=None, reason="password_changed"

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
-from accounts import emails
+from accounts import emails, password_work
 from accounts.emails import absolute_url
 from accounts.exceptions import (
     InvitationError,
@@ -190,7 +189,7 @@ def register(
             )
     check_ip_limit("register-ip", request)
 
-    hashed = make_password(password)
+    hashed = password_work.hash_password(password)
     # Checked before the address, for every address: answering "username taken" only
     # when the address is new would tell which addresses have accounts.
     if username and get_user_model().objects.with_username(username).exists():

@@ -85,20 +85,6 @@ def _fresh_counters(user):
     ratelimit.reset("pwreset-ip:127.0.0.1")
 
 
-@pytest.fixture
-def mail(mailoutbox, django_capture_on_commit_callbacks):
-    """The outbox; every e-mail queued inside the block is sent when it ends."""
-
-    class Outbox:
-        def __init__(self):
-            self.messages = mailoutbox
-
-        def __call__(self):
-            return django_capture_on_commit_callbacks(execute=True)
-
-    return Outbox()
-
-
 def request_reset(client, mail, email):
     with mail():
         return submit(client, RESET_URL, {"email": email})
