@@ -55,6 +55,43 @@ def describe_target(target) -> tuple[str, str, str]:
     return kind, str(getattr(target, "pk", "")), str(target)[:255]
 
 
+def new_event(
+    action: str,
+    *,
+    outcome: str,
+    actor,
+    target,
+    details: dict,
+    occurred_at,
+    ip: str | None,
+    user_agent: str,
+    request_id: str,
+) -> AuditEvent:
+    """One event, described, redacted, truncated to its columns and sealed (its HMAC), not
+    yet saved: :func:`record` saves it; the fast path writes it in its own statement."""
+    actor_type, actor_id, actor_label = describe_actor(actor)
+    target_type, target_id, target_label = describe_target(target)
+    event = AuditEvent(
+        occurred_at=occurred_at,
+        action=action,
+        outcome=outcome,
+        actor_type=actor_type,
+        actor_id=actor_id[:128],
+        actor_label=actor_label[:255],
+        target_type=target_type[:64],
+        target_id=target_id[:128],
+        target_label=target_label,
+        ip=ip or None,
+        user_agent=user_agent[:512],
+        request_id=request_id.strip("-"),
+        details=clean_details(details),
+        nonce=uuid.uuid4(),
+    )
+    # Round-trip the JSON as the database will return it, so the HMAC verifies later.
+    event.digest = integrity.event_digest(event)
+    return event
+
+
 def record(
     action: str,
     *,
@@ -76,26 +113,17 @@ def record(
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             actor = user
-    actor_type, actor_id, actor_label = describe_actor(actor)
-    target_type, target_id, target_label = describe_target(target)
-    event = AuditEvent(
-        occurred_at=timezone.now(),
-        action=action,
+    event = new_event(
+        action,
         outcome=outcome,
-        actor_type=actor_type,
-        actor_id=actor_id[:128],
-        actor_label=actor_label[:255],
-        target_type=target_type[:64],
-        target_id=target_id[:128],
-        target_label=target_label,
+        actor=actor,
+        target=target,
+        details=details or {},
+        occurred_at=timezone.now(),
         ip=client_ip(request),
-        user_agent=(request.headers.get("User-Agent", "")[:512] if request is not None else ""),
-        request_id=(getattr(request, "request_id", None) or request_id_var.get()).strip("-"),
-        details=clean_details(details or {}),
-        nonce=uuid.uuid4(),
+        user_agent=(request.headers.get("User-Agent", "") if request is not None else ""),
+        request_id=getattr(request, "request_id", None) or request_id_var.get(),
     )
-    # Round-trip the JSON as the database will return it, so the HMAC verifies later.
-    event.digest = integrity.event_digest(event)
     event.save(force_insert=True)
     metrics.audit_events_total.labels(action, outcome).inc()
     return event

@@ -9,14 +9,10 @@ a statement (and a transaction) with the change it records.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 
-from audit import integrity
 from audit.events import Outcome
-from audit.models import AuditEvent
-from audit.redaction import clean_details
-from audit.services import describe_actor, describe_target
+from audit.services import new_event
 
 # The columns of ``event_row``, in its order.
 COLUMNS = (
@@ -32,26 +28,18 @@ PLACEHOLDERS = (
 def event_row(
     action: str, actor, target, details: dict, request, *, outcome: str = Outcome.SUCCESS
 ) -> tuple:
-    """One audit event as the values of :data:`COLUMNS`, its HMAC included."""
-    actor_type, actor_id, actor_label = describe_actor(actor)
-    target_type, target_id, target_label = describe_target(target)
-    event = AuditEvent(
-        occurred_at=datetime.now(UTC),
-        action=action,
+    """One audit event (``audit.services.new_event``) as the values of :data:`COLUMNS`."""
+    event = new_event(
+        action,
         outcome=outcome,
-        actor_type=actor_type,
-        actor_id=actor_id[:128],
-        actor_label=actor_label[:255],
-        target_type=target_type[:64],
-        target_id=target_id[:128],
-        target_label=target_label,
-        ip=request.client_ip or None,
-        user_agent=(request.header("user-agent") or "")[:512],
-        request_id=request.request_id.strip("-"),
-        details=clean_details(details),
-        nonce=uuid.uuid4(),
+        actor=actor,
+        target=target,
+        details=details,
+        occurred_at=datetime.now(UTC),
+        ip=request.client_ip,
+        user_agent=request.header("user-agent") or "",
+        request_id=request.request_id,
     )
-    event.digest = integrity.event_digest(event)
     return (
         event.occurred_at,
         str(event.action),
