@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import export, integrity
 from audit.events import Action
-from audit.models import AuditEvent, AuditSeal
+from audit.models import CONTENT_FIELDS, AuditEvent, AuditSeal
 from audit.services import record
 
 ACTION_LABELS = dict(Action.choices)
@@ -188,21 +188,13 @@ class AuditEventAdmin(ReadOnlyAdmin):
         (_("Details"), {"fields": ("details_json",)}),
         (_("Integrity"), {"fields": ("nonce", "digest", "digest_verifies")}),
     )
+    # Every field the HMAC covers, in its order; two are shown through a display method.
     readonly_fields = (
         "id",
-        "occurred_at",
-        "action_display",
-        "outcome",
-        "actor_type",
-        "actor_id",
-        "actor_label",
-        "target_type",
-        "target_id",
-        "target_label",
-        "ip",
-        "user_agent",
-        "request_id",
-        "details_json",
+        *(
+            {"action": "action_display", "details": "details_json"}.get(name, name)
+            for name in CONTENT_FIELDS
+        ),
         "nonce",
         "digest",
         "digest_verifies",
