@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -148,14 +149,36 @@ def get_signing_key(algorithm: str = "RS256") -> SigningKeyMaterial:
 
 
 def unreadable_keys() -> list[SigningKey]:
-    """Active and next keys this instance's secret cannot decrypt (empty when all is well)."""
+    """Active and next keys this instance's secret cannot decrypt (empty when all is well).
+
+    The readiness probe asks this every few seconds on every instance: whether a
+    stored key decrypts is remembered per (key, ciphertext, secret), since none of
+    them can change without changing that triple, and loading an RSA private key
+    costs tens of milliseconds of CPU.
+    """
+    secret = hashlib.sha256(authsite_settings.KEY_ENCRYPTION_SECRET.encode()).digest()
     return [
         key
         for key in SigningKey.objects.filter(
             state__in=[_State.ACTIVE, _State.NEXT], algorithm__in=SUPPORTED_ALGORITHMS
         )
-        if _material(key) is None
+        if not _decrypts(key, secret)
     ]
+
+
+# (kid, sha256 of the ciphertext, sha256 of the secret) -> does it decrypt; a handful of
+# keys per rotation, so the memo stays tiny.
+_readable: dict[tuple[str, bytes, bytes], bool] = {}
+
+
+def _decrypts(key: SigningKey, secret: bytes) -> bool:
+    ciphertext = hashlib.sha256((key.private_key_encrypted or "").encode()).digest()
+    memo_key = (key.kid, ciphertext, secret)
+    if memo_key not in _readable:
+        if len(_readable) > 64:
+            _readable.clear()
+        _readable[memo_key] = _material(key) is not None
+    return _readable[memo_key]
 
 
 def check_signing_keys() -> None:
