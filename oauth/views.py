@@ -360,7 +360,9 @@ class AuthorizationView(DOTAuthorizationView):
                     data={**form.initial, "allow": True, "scope": " ".join(scopes)}
                 )
                 if form.is_valid():
-                    return self.form_valid(form)
+                    # DOT's form_valid, not ours: nothing new was consented to, so nothing
+                    # is remembered or audited again (one consent.granted per consent).
+                    return super().form_valid(form)
         return super().render_to_response(context, **response_kwargs)
 
     def form_valid(self, form):

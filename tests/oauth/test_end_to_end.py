@@ -18,6 +18,7 @@ from jwcrypto import jwk, jwt
 
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from common.conf import authsite_settings
 from tests.support.oauth import REDIRECT_URI, approve, sign_in
 
@@ -228,6 +229,9 @@ def test_remembered_consent_is_not_asked_twice(signed_in, confidential):
     browser_login(signed_in, rp, metadata, consent=True)
     location, verifier, _ = browser_login(signed_in, rp, metadata, consent=False)
     assert "code=" in location
+    # The trail says consent was given once, when it was; each code is still recorded.
+    assert AuditEvent.objects.filter(action="oauth.consent.granted").count() == 1
+    assert AuditEvent.objects.filter(action="oauth.code.issued").count() == 2
     # Another scope set is a new question.
     other = rp_for(signed_in, app.client_id, secret, scope="openid email")
     url, _ = other.create_authorization_url(
